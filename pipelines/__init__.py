@@ -1,0 +1,1 @@
+"""dlt wiring, run orchestration and the `lune-pipeline` command line."""

@@ -1,0 +1,206 @@
+"""`lune-pipeline`: run, transform, status, demo and sandbox commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .logs import register_secret, setup_logging
+from .manifest import ManifestError, Settings, load_settings
+
+log = logging.getLogger("lune.cli")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", help="manifest profile (default: LUNE_PROFILE or dev)")
+    parser.add_argument("--destination", help="dlt destination, e.g. duckdb, postgres")
+    parser.add_argument("--dataset", help="dataset (schema) name, default from the manifest")
+    parser.add_argument("--pipeline-name", help="dlt pipeline name")
+    parser.add_argument("--pipelines-dir", help="where dlt keeps the pipeline's working files")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    parser.add_argument("--log-level", default=os.environ.get("LUNE_LOG_LEVEL", "INFO"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lune-pipeline",
+        description="Load Lune carbon-credit orders into a warehouse and build reporting views.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="load new and changed orders, then rebuild the views")
+    _add_common(run)
+    run.add_argument("--accounts", help="comma-separated account ids (default: all)")
+    run.add_argument("--since", help="first run only: load orders created since this ISO date")
+    run.add_argument("--full-refresh", action="store_true", help="re-read every order")
+    run.add_argument(
+        "--strict", action="store_true", help="exit non-zero when any record is quarantined"
+    )
+    run.add_argument("--no-views", action="store_true", help="skip rebuilding the views")
+    run.add_argument("--summary-json", help="also write the run summary to this JSON file")
+    run.add_argument("--progress", action="store_true", help="log dlt progress while loading")
+
+    transform = commands.add_parser("transform", help="rebuild the reporting views only")
+    _add_common(transform)
+
+    status = commands.add_parser("status", help="last run, rows per table, sync state")
+    _add_common(status)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+
+    demo = commands.add_parser("demo", help="load the local sandbox into a DuckDB file")
+    demo.add_argument("--path", default="var/demo/lune_demo.duckdb", help="DuckDB file to write")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--log-format", choices=("text", "json"), default="text")
+    demo.add_argument("--log-level", default="WARNING")
+
+    sandbox = commands.add_parser("sandbox", help="serve the Lune API sandbox on loopback")
+    sandbox.add_argument("--port", type=int, default=8765)
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--seed", type=int, default=7)
+    sandbox.add_argument("--client-accounts", type=int, default=4)
+    sandbox.add_argument("--orders-per-account", type=int, default=250)
+    sandbox.add_argument("--rate-limit", type=float, default=15.0, help="0 turns it off")
+    return parser
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    settings = load_settings(profile=args.profile)
+    if args.destination:
+        settings.destination = args.destination
+        settings.credentials = None
+    if args.dataset:
+        settings.dataset = args.dataset
+    if args.pipeline_name:
+        settings.pipeline_name = args.pipeline_name
+    return settings
+
+
+def destination_for(settings: Settings) -> Any:
+    """A dlt destination; credentials from the manifest only where dlt's own config has none."""
+    import dlt
+
+    if settings.destination == "duckdb" and not os.environ.get("DESTINATION__DUCKDB__CREDENTIALS"):
+        return dlt.destinations.duckdb(credentials=settings.credentials or "lune_orders.duckdb")
+    return settings.destination
+
+
+def run_options(args: argparse.Namespace, settings: Settings, **overrides: Any):
+    from .runner import RunOptions
+
+    accounts = getattr(args, "accounts", None)
+    options = RunOptions(
+        destination=destination_for(settings),
+        dataset=settings.dataset,
+        pipeline_name=settings.pipeline_name,
+        pipelines_dir=args.pipelines_dir,
+        account_ids=[a.strip() for a in accounts.split(",") if a.strip()]
+        if accounts
+        else settings.account_ids or None,
+        since=getattr(args, "since", None) or settings.since,
+        full_refresh=getattr(args, "full_refresh", False),
+        strict=getattr(args, "strict", False),
+        build_views=settings.transforms_enabled and not getattr(args, "no_views", False),
+        customer_metadata_key=settings.customer_metadata_key,
+        progress=getattr(args, "progress", False),
+    )
+    for key, value in overrides.items():
+        setattr(options, key, value)
+    return options
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import RunError, run
+
+    settings = settings_for(args)
+    try:
+        summary = run(run_options(args, settings))
+    except RunError as e:
+        print(f"lune-pipeline: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    print(summary.to_text())
+    if args.summary_json:
+        summary.write(args.summary_json)
+    if summary.outcome != "succeeded":
+        print(f"lune-pipeline: {summary.error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def cmd_transform(args: argparse.Namespace) -> int:
+    from transforms import build_views
+
+    from .runner import describe_error, make_pipeline
+
+    settings = settings_for(args)
+    options = run_options(args, settings)
+    try:
+        views = build_views(
+            make_pipeline(options), customer_metadata_key=settings.customer_metadata_key
+        )
+    except Exception as e:
+        print(f"lune-pipeline: rebuilding the views failed: {describe_error(e)}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"rebuilt {len(views)} views in dataset {settings.dataset!r}: {', '.join(views)}")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .status import print_status
+
+    settings = settings_for(args)
+    return print_status(run_options(args, settings), as_json=args.json)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(path=args.path, seed=args.seed)
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from lune_sandbox import serve
+
+    serve(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        client_accounts=args.client_accounts,
+        orders_per_account=args.orders_per_account,
+        rate_limit=args.rate_limit or None,
+    )
+    return EXIT_OK
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "transform": cmd_transform,
+    "status": cmd_status,
+    "demo": cmd_demo,
+    "sandbox": cmd_sandbox,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(getattr(args, "log_format", "text"), getattr(args, "log_level", "INFO"))
+    register_secret(os.environ.get("SOURCES__LUNE__API_KEY"))
+    try:
+        return COMMANDS[args.command](args)
+    except ManifestError as e:
+        print(f"lune-pipeline: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("lune-pipeline: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""Reads `dlt_project.yml`, the product's manifest, and resolves one profile of it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MANIFEST_FILE = "dlt_project.yml"
+PROFILE_ENV = "LUNE_PROFILE"
+
+
+class ManifestError(Exception):
+    """The manifest is missing something or names something it does not define."""
+
+
+@dataclass
+class Settings:
+    """What one profile of the manifest says about the run."""
+
+    profile: str
+    pipeline_name: str = "lune_orders"
+    dataset: str = "lune"
+    destination: str = "duckdb"
+    destination_name: str = "local_duckdb"
+    credentials: str | None = None
+    account_ids: list[str] = field(default_factory=list)
+    since: str | None = None
+    transforms_enabled: bool = True
+    customer_metadata_key: str = "customer_id"
+    cron: str = "0 3 * * *"
+    retries: int = 2
+    retry_delay_minutes: int = 10
+
+
+def find_manifest(start: Path | None = None) -> Path | None:
+    """The manifest named by LUNE_MANIFEST, else the nearest dlt_project.yml upwards."""
+    explicit = os.environ.get("LUNE_MANIFEST")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ManifestError(f"LUNE_MANIFEST points to {path}, which is not a file.")
+        return path
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / MANIFEST_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(path: Path | None = None, profile: str | None = None) -> Settings:
+    """Resolves the manifest for `profile` (or LUNE_PROFILE, or its default_profile)."""
+    path = path or find_manifest()
+    if path is None:
+        return Settings(profile=profile or "default")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ManifestError(f"{path} is not valid YAML ({e.__class__.__name__}).") from None
+    chosen = profile or os.environ.get(PROFILE_ENV) or raw.get("default_profile") or "dev"
+    profiles = raw.get("profiles") or {}
+    if profiles and chosen not in profiles:
+        raise ManifestError(
+            f"Profile {chosen!r} is not defined in {path} (profiles: {', '.join(profiles)})."
+        )
+    resolved = _merge(raw, profiles.get(chosen) or {})
+    pipelines = resolved.get("pipelines") or {}
+    if len(pipelines) != 1:
+        raise ManifestError(f"{path} must define exactly one pipeline under `pipelines`.")
+    pipeline_name, pipeline = next(iter(pipelines.items()))
+    destination_name = pipeline.get("destination")
+    destinations = resolved.get("destinations") or {}
+    if destination_name not in destinations:
+        raise ManifestError(
+            f"Pipeline {pipeline_name!r} uses destination {destination_name!r}, which {path} "
+            "does not define under `destinations`."
+        )
+    destination = destinations[destination_name] or {}
+    source = (resolved.get("sources") or {}).get(pipeline.get("source", "lune")) or {}
+    transforms = resolved.get("transforms") or {}
+    schedule = resolved.get("schedule") or {}
+    return Settings(
+        profile=chosen,
+        pipeline_name=pipeline_name,
+        dataset=pipeline.get("dataset_name", "lune"),
+        destination=destination.get("type", destination_name),
+        destination_name=destination_name,
+        credentials=destination.get("credentials"),
+        account_ids=list(source.get("account_ids") or []),
+        since=source.get("since"),
+        transforms_enabled=bool(transforms.get("enabled", True)),
+        customer_metadata_key=transforms.get("customer_metadata_key", "customer_id"),
+        cron=schedule.get("cron", "0 3 * * *"),
+        retries=int(schedule.get("retries", 2)),
+        retry_delay_minutes=int(schedule.get("retry_delay_minutes", 10)),
+    )

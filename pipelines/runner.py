@@ -1,0 +1,281 @@
+"""Runs the Lune source through a dlt pipeline: one job, safe to schedule and to rerun.
+
+- One run at a time per pipeline (a lock file next to the pipeline's working directory).
+- A load package left by a killed run is finished before new data is read, so the state
+  that travelled with it lands together with its data.
+- Parquet load files where the warehouse takes them (far faster and leaner than INSERTs).
+- The reporting views are rebuilt after each successful load.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from sources.lune import RunReport, lune_source
+from sources.lune.errors import LuneError
+
+log = logging.getLogger("lune.pipeline")
+
+PIPELINE_NAME = "lune_orders"
+DATASET_NAME = "lune"
+
+
+class RunError(Exception):
+    """A run failed; `str()` is one sentence for the user, with no secret in it."""
+
+
+@dataclass
+class RunOptions:
+    destination: str = "duckdb"
+    dataset: str = DATASET_NAME
+    pipeline_name: str = PIPELINE_NAME
+    pipelines_dir: str | None = None
+    account_ids: Sequence[str] | None = None
+    since: str | None = None
+    full_refresh: bool = False
+    strict: bool = False
+    build_views: bool = True
+    customer_metadata_key: str = "customer_id"
+    progress: bool = False
+    source_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    started_at: str
+    finished_at: str = ""
+    duration_seconds: float = 0.0
+    outcome: str = "running"
+    error: str | None = None
+    pipeline_name: str = PIPELINE_NAME
+    dataset: str = DATASET_NAME
+    destination: str = "duckdb"
+    load_ids: list[str] = field(default_factory=list)
+    resumed_pending_packages: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+    orders: dict[str, int] = field(default_factory=dict)
+    status_transitions: dict[str, int] = field(default_factory=dict)
+    quarantined: int = 0
+    rows_loaded: dict[str, int] = field(default_factory=dict)
+    views: list[str] = field(default_factory=list)
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
+
+    def to_text(self) -> str:
+        lines = [
+            f"run {self.outcome} in {self.duration_seconds:.1f}s "
+            f"({self.destination} dataset {self.dataset!r})",
+            "requests: " + _pairs(self.requests),
+            "orders: " + _pairs(self.orders),
+            "status transitions: " + (_pairs(self.status_transitions) or "none"),
+            f"quarantined records: {self.quarantined}",
+            "rows loaded: " + (_pairs(self.rows_loaded) or "none"),
+        ]
+        if self.resumed_pending_packages:
+            lines.append(f"finished {self.resumed_pending_packages} package(s) of an earlier run")
+        if self.error:
+            lines.append(f"error: {self.error}")
+        return "\n".join(lines)
+
+
+def _pairs(values: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in values.items())
+
+
+def make_pipeline(options: RunOptions) -> dlt.Pipeline:
+    kwargs: dict[str, Any] = {}
+    if options.pipelines_dir:
+        kwargs["pipelines_dir"] = options.pipelines_dir
+    return dlt.pipeline(
+        pipeline_name=options.pipeline_name,
+        destination=options.destination,
+        dataset_name=options.dataset,
+        progress="log" if options.progress else dlt.common.runtime.collector.NULL_COLLECTOR,
+        **kwargs,
+    )
+
+
+def loader_file_format(pipeline: dlt.Pipeline) -> str | None:
+    """Parquet where the destination loads it; otherwise dlt's default for that destination."""
+    caps = pipeline.destination.capabilities()
+    return "parquet" if "parquet" in caps.supported_loader_file_formats else None
+
+
+def history_strategy(pipeline: dlt.Pipeline) -> str:
+    caps = pipeline.destination.capabilities()
+    return "insert-only" if "insert-only" in caps.supported_merge_strategies else "delete-insert"
+
+
+@contextmanager
+def run_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """Holds an exclusive lock for the pipeline; a second run fails fast instead of waiting."""
+    lock_path = Path(pipeline.pipelines_dir) / f".{pipeline.pipeline_name}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunError(
+                f"Another run of pipeline {pipeline.pipeline_name!r} is in progress "
+                f"(lock {lock_path}); this run stopped without reading or loading anything."
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run(options: RunOptions) -> RunSummary:
+    """Loads Lune into the destination and rebuilds the views. Raises RunError on failure."""
+    started = time.monotonic()
+    summary = RunSummary(
+        started_at=datetime.now(UTC).isoformat(),
+        pipeline_name=options.pipeline_name,
+        dataset=options.dataset,
+        destination=options.destination,
+    )
+    pipeline = make_pipeline(options)
+    try:
+        with run_lock(pipeline):
+            _run_locked(pipeline, options, summary)
+        summary.outcome = "failed" if options.strict and summary.quarantined else "succeeded"
+        if summary.outcome == "failed":
+            summary.error = (
+                f"{summary.quarantined} record(s) broke the API contract and were quarantined "
+                "(--strict)."
+            )
+    except Exception as e:
+        summary.outcome = "failed"
+        summary.error = describe_error(e)
+        raise RunError(summary.error) from e
+    finally:
+        summary.finished_at = datetime.now(UTC).isoformat()
+        summary.duration_seconds = round(time.monotonic() - started, 3)
+        _remember_last_run(pipeline, summary)
+    return summary
+
+
+def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary) -> None:
+    file_format = loader_file_format(pipeline)
+    if pipeline.has_pending_data:
+        # A killed run left a package behind: its data and its state belong together, so
+        # finish loading it first; the fresh extract below then starts from its state.
+        pending = len(pipeline.list_extracted_load_packages()) + len(
+            pipeline.list_normalized_load_packages()
+        )
+        log.warning("finishing %d load package(s) left by an interrupted run", pending)
+        pipeline.normalize(loader_file_format=file_format)
+        pipeline.load()
+        summary.resumed_pending_packages = pending
+
+    report = RunReport()
+    source = lune_source(
+        account_ids=list(options.account_ids) if options.account_ids else None,
+        since=options.since,
+        full_refresh=options.full_refresh,
+        history_merge_strategy=history_strategy(pipeline),
+        run_report=report,
+        **options.source_options,
+    )
+    step = time.monotonic()
+    pipeline.extract(source)
+    summary.timings["extract"] = round(time.monotonic() - step, 3)
+    _collect(report, summary)
+    log.info("extract done in %.2fs: %s", summary.timings["extract"], _pairs(summary.orders))
+
+    step = time.monotonic()
+    pipeline.normalize(loader_file_format=file_format)
+    summary.timings["normalize"] = round(time.monotonic() - step, 3)
+    normalize_info = pipeline.last_trace.last_normalize_info
+    if normalize_info:
+        summary.rows_loaded = {
+            table: count
+            for table, count in sorted(normalize_info.row_counts.items())
+            if not table.startswith("_dlt")
+        }
+    log.info("normalize done in %.2fs", summary.timings["normalize"])
+
+    step = time.monotonic()
+    load_info = pipeline.load()
+    summary.timings["load"] = round(time.monotonic() - step, 3)
+    summary.load_ids = list(load_info.loads_ids)
+    log.info("load done in %.2fs: load ids %s", summary.timings["load"], summary.load_ids)
+
+    if options.build_views:
+        from transforms import build_views
+
+        step = time.monotonic()
+        summary.views = build_views(pipeline, customer_metadata_key=options.customer_metadata_key)
+        summary.timings["transform"] = round(time.monotonic() - step, 3)
+        log.info("rebuilt %d views in %.2fs", len(summary.views), summary.timings["transform"])
+
+
+def _collect(report: RunReport, summary: RunSummary) -> None:
+    orders: Counter[str] = Counter()
+    transitions: Counter[str] = Counter()
+    for account in report.accounts:
+        orders.update({"new": account.new, "changed": account.changed})
+        orders["unchanged"] += account.unchanged
+        transitions.update(account.transitions)
+        summary.quarantined += account.quarantined
+        summary.accounts.append(account.to_dict())
+    summary.orders = dict(orders)
+    summary.status_transitions = dict(transitions)
+    summary.requests = dict(sorted(report.requests.items()))
+
+
+def describe_error(error: BaseException) -> str:
+    """One sentence naming what went wrong, from the first cause a user can act on."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (LuneError, RunError)):
+            return str(current)
+        if isinstance(current, ConfigFieldMissingException):
+            fields = ", ".join(current.fields)
+            if "api_key" in fields:
+                return (
+                    "No Lune API key is configured: set SOURCES__LUNE__API_KEY or "
+                    "[sources.lune] api_key in .dlt/secrets.toml."
+                )
+            return f"Missing configuration: {fields}."
+        nxt = current.__cause__ or current.__context__
+        if nxt is None and isinstance(current, PipelineStepFailed):
+            nxt = current.exception
+        current = nxt
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:500]
+
+
+def last_run_path(pipeline: dlt.Pipeline) -> Path:
+    return Path(pipeline.pipelines_dir) / f".{pipeline.pipeline_name}.last_run.json"
+
+
+def _remember_last_run(pipeline: dlt.Pipeline, summary: RunSummary) -> None:
+    try:
+        summary.write(last_run_path(pipeline))
+    except OSError as e:  # the run's own outcome matters more than this record
+        log.warning("could not record the run outcome: %s", e)

@@ -1,0 +1,308 @@
+"""dlt source for the Lune API: carbon-credit orders, client accounts and the catalogue.
+
+Resources:
+- `client_accounts`: the API key's own account (`GET /v1/accounts/me`) and its client
+  accounts (`GET /v1/accounts/client`, paged). Merged on `id`.
+- `bundles`, `projects`: Lune's catalogue (`GET /v1/bundles?recently_disabled=true`,
+  `GET /v1/projects`), read in full each run and merged on `id`, so bundles and projects
+  that Lune later hides are kept for old orders.
+- `orders`: every selected account's orders (`GET /v1/orders`, `Lune-Account` header per
+  client account) into `orders`, `orders__bundles`, `orders__projects`,
+  `order_status_history` and `quarantined_records`. Incremental: see `sync.py` — new orders
+  above a high-water mark, plus a refresh of every open order, planned at the fewest
+  requests; state per account in dlt resource state, committed with the load.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.common.typing import TDataItem
+from dlt.sources import DltResource
+
+from .catalogue import account_row, bundle_row, project_row
+from .client import LuneClient
+from .errors import LuneConfigError
+from .records import history_table, order_tables
+from .settings import (
+    DECIMAL_PRECISION,
+    DECIMAL_SCALE,
+    DEFAULT_BASE_URL,
+    LOOKBACK_SECONDS,
+    MAX_REQUESTS_PER_SECOND,
+    PAGE_SIZE,
+)
+from .sync import AccountState, AccountSummary, AccountSync
+
+__all__ = ["LuneClient", "RunReport", "lune_source"]
+
+log = logging.getLogger("lune.source")
+
+_DECIMAL = {"data_type": "decimal", "precision": DECIMAL_PRECISION, "scale": DECIMAL_SCALE}
+_TIMESTAMP = {"data_type": "timestamp", "timezone": True}
+_MERGE = {"disposition": "merge", "strategy": "delete-insert"}
+
+
+@dataclass
+class RunReport:
+    """Collects what a run did, per account, for the run summary."""
+
+    accounts: list[AccountSummary] = field(default_factory=list)
+    selected_accounts: list[str] = field(default_factory=list)
+    # requests by kind (list_page, order_fetch, accounts, catalogue_page, retries)
+    requests: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    scope: str  # "account" (the key's own) or "client_account"
+    record: dict[str, Any]
+
+    @property
+    def header(self) -> str | None:
+        """The `Lune-Account` header value; the key's own account needs none."""
+        return self.id if self.scope == "client_account" else None
+
+
+def _line_hints(table: str) -> Any:
+    return dlt.mark.make_hints(
+        table_name=table,
+        write_disposition=_MERGE,
+        primary_key=["account_id", "order_id", "line_idx"],
+        # delete every line of a changed order, then insert its current lines
+        merge_key=["account_id", "order_id"],
+        columns={"_lune_tombstone": {"data_type": "bool", "hard_delete": True}},
+    )
+
+
+def _table_hints(history_strategy: str) -> dict[str, Any]:
+    history_disposition: dict[str, Any] = {"disposition": "merge", "strategy": history_strategy}
+    return {
+        "orders": dlt.mark.make_hints(
+            table_name="orders",
+            write_disposition=_MERGE,
+            primary_key=["account_id", "id"],
+            columns={
+                "metadata": {"data_type": "json"},
+                "created_at": {**_TIMESTAMP, "nullable": False},
+            },
+        ),
+        "orders__bundles": _line_hints("orders__bundles"),
+        "orders__projects": _line_hints("orders__projects"),
+        # first observation wins: a status seen again (after a crash or a full refresh)
+        # keeps the time it was first seen
+        "order_status_history": dlt.mark.make_hints(
+            table_name="order_status_history",
+            write_disposition=history_disposition,
+            primary_key=["account_id", "order_id", "status"],
+            columns={"observed_at": {**_TIMESTAMP, "dedup_sort": "asc"}}
+            if history_strategy == "delete-insert"
+            else None,
+        ),
+        "quarantined_records": dlt.mark.make_hints(
+            table_name="quarantined_records",
+            write_disposition="append",
+            columns={"payload": {"data_type": "text"}},
+        ),
+    }
+
+
+_QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("account_id", pa.string()),
+        ("endpoint", pa.string()),
+        ("record_id", pa.string()),
+        ("reason", pa.string()),
+        ("payload", pa.string()),
+        ("observed_at", pa.timestamp("us", tz="UTC")),
+        ("load_id", pa.string()),
+    ]
+)
+
+
+@dlt.source(name="lune", max_table_nesting=0)
+def lune_source(
+    api_key: str = dlt.secrets.value,
+    base_url: str = DEFAULT_BASE_URL,
+    account_ids: Sequence[str] | None = None,
+    since: str | None = None,
+    full_refresh: bool = False,
+    page_size: int = PAGE_SIZE,
+    lookback_seconds: int = LOOKBACK_SECONDS,
+    max_requests_per_second: float = MAX_REQUESTS_PER_SECOND,
+    request_timeout: float = 30.0,
+    max_attempts: int = 6,
+    history_merge_strategy: str = "insert-only",
+    run_report: RunReport | None = None,
+) -> Sequence[DltResource]:
+    """Lune orders, client accounts and catalogue.
+
+    Args:
+        api_key: Lune API key (`SOURCES__LUNE__API_KEY` or `.dlt/secrets.toml`).
+        base_url: API root, `https://api.lune.co` by default.
+        account_ids: accounts to load orders for (the key's own account id and/or client
+            account ids); all of them when empty.
+        since: ISO date or timestamp; the first run of an account loads orders created since.
+        full_refresh: ignore the saved sync state and re-read every order.
+        history_merge_strategy: `insert-only` where the warehouse supports it, else
+            `delete-insert` (Redshift, ClickHouse).
+    """
+    client = LuneClient(
+        api_key,
+        base_url,
+        max_requests_per_second=max_requests_per_second,
+        timeout=request_timeout,
+        max_attempts=max_attempts,
+    )
+    report = run_report if run_report is not None else RunReport()
+    client.stats = report.requests
+    since_at = _parse_since(since)
+    if not 1 <= page_size <= 100:
+        raise LuneConfigError(f"page_size must be between 1 and 100, not {page_size}.")
+    hints = _table_hints(history_merge_strategy)
+    accounts_cache: list[Account] = []
+
+    def accounts() -> list[Account]:
+        if not accounts_cache:
+            accounts_cache.extend(_list_accounts(client))
+        return accounts_cache
+
+    def selected_accounts() -> list[Account]:
+        everything = accounts()
+        if not account_ids:
+            return everything
+        known = {a.id: a for a in everything}
+        unknown = [i for i in account_ids if i not in known]
+        if unknown:
+            raise LuneConfigError(
+                f"Configured account ids {', '.join(unknown)} are not accounts of this API key "
+                f"(known: {', '.join(known)})."
+            )
+        return [known[i] for i in account_ids]
+
+    @dlt.resource(
+        name="client_accounts",
+        write_disposition=_MERGE,
+        primary_key="id",
+        columns={"synced_at": _TIMESTAMP},
+    )
+    def client_accounts() -> Iterator[TDataItem]:
+        synced_at = datetime.now(UTC)
+        yield [account_row(a.record, a.scope, synced_at) for a in accounts()]
+
+    @dlt.resource(
+        name="bundles",
+        write_disposition=_MERGE,
+        primary_key="id",
+        columns={
+            "unit_price": _DECIMAL,
+            "gross_unit_price": _DECIMAL,
+            "available_quantity": _DECIMAL,
+            "project_ids": {"data_type": "json"},
+            "disabled": {"data_type": "bool"},
+            "synced_at": _TIMESTAMP,
+        },
+    )
+    def bundles() -> Iterator[TDataItem]:
+        synced_at = datetime.now(UTC)
+        for page in client.paginate(
+            "/v1/bundles", params={"recently_disabled": "true"}, kind="catalogue_page"
+        ):
+            yield [bundle_row(b, synced_at) for b in page if isinstance(b, dict)]
+
+    @dlt.resource(
+        name="projects",
+        write_disposition=_MERGE,
+        primary_key="id",
+        columns={
+            "un_sdg": {"data_type": "json"},
+            "protocol": {"data_type": "json"},
+            "additional_standards_met": {"data_type": "json"},
+            "disabled": {"data_type": "bool"},
+            "synced_at": _TIMESTAMP,
+        },
+    )
+    def projects() -> Iterator[TDataItem]:
+        synced_at = datetime.now(UTC)
+        for page in client.paginate(
+            "/v1/projects", params={"recently_disabled": "true"}, kind="catalogue_page"
+        ):
+            yield [project_row(p, synced_at) for p in page if isinstance(p, dict)]
+
+    @dlt.resource(name="orders")
+    def orders() -> Iterator[TDataItem]:
+        state = dlt.current.resource_state().setdefault("accounts", {})
+        load_id = dlt.current.load_package_state()["load_id"]
+        observed_at = datetime.now(UTC)
+        selected = selected_accounts()
+        report.selected_accounts = [a.id for a in selected]
+        for account in selected:
+            saved = None if full_refresh else state.get(account.id)
+            account_state = AccountState.from_dict(saved)
+            sync = AccountSync(
+                client,
+                account.id,
+                account.header,
+                account_state,
+                observed_at=observed_at,
+                load_id=load_id,
+                since=since_at,
+                page_size=page_size,
+                lookback_seconds=lookback_seconds,
+            )
+            report.accounts.append(sync.summary)
+            for batch in sync.batches():
+                if batch.orders:
+                    tables = order_tables(account.id, batch.orders, observed_at)
+                    for name, table in zip(
+                        ("orders", "orders__bundles", "orders__projects"), tables, strict=True
+                    ):
+                        yield dlt.mark.with_hints(table, hints[name], create_table_variant=True)
+                if batch.history:
+                    yield dlt.mark.with_hints(
+                        history_table(batch.history),
+                        hints["order_status_history"],
+                        create_table_variant=True,
+                    )
+                if batch.quarantine:
+                    for row in batch.quarantine:
+                        log.warning(
+                            "quarantined a record of account %s: %s", account.id, row["reason"]
+                        )
+                    yield dlt.mark.with_hints(
+                        pa.Table.from_pylist(batch.quarantine, schema=_QUARANTINE_SCHEMA),
+                        hints["quarantined_records"],
+                        create_table_variant=True,
+                    )
+            state[account.id] = account_state.to_dict()
+            log.info("account %s: %s", account.id, sync.summary.to_dict())
+
+    return [client_accounts, bundles, projects, orders]
+
+
+def _list_accounts(client: LuneClient) -> list[Account]:
+    me = client.get("/v1/accounts/me", kind="accounts")
+    found = [Account(me["id"], "account", me)]
+    for page in client.paginate("/v1/accounts/client", kind="accounts", prefetch=False):
+        found.extend(Account(a["id"], "client_account", a) for a in page)
+    return found
+
+
+def _parse_since(since: str | None) -> datetime | None:
+    if not since:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(since))
+    except ValueError:
+        raise LuneConfigError(
+            f"since={since!r} is not an ISO date or timestamp (e.g. 2025-01-01)."
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,348 @@
+"""HTTP access to the Lune API: auth, account scoping, rate limiting, retries, paging."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from .errors import LuneAPIError, LuneConfigError, LuneNotFound, RetryableResponse
+from .limiter import RateLimiter
+from .settings import API_VERSION, MAX_REQUESTS_PER_SECOND, PAGE_SIZE
+
+log = logging.getLogger("lune.client")
+
+_RETRYABLE = (RetryableResponse, httpx.TransportError)
+
+
+def validate_base_url(base_url: str) -> str:
+    """Returns the base URL without a trailing slash; refuses plain HTTP beyond loopback."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise LuneConfigError(f"The Lune base URL {base_url!r} is not an http(s) URL.")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise LuneConfigError(
+            f"The Lune base URL {base_url!r} must use https:// (plain http is only allowed "
+            "for loopback addresses such as the local sandbox)."
+        )
+    return base_url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class LuneClient:
+    """A thread-safe Lune API client.
+
+    - Authenticates with a Bearer key and pins `Lune-Version`.
+    - Scopes a request to a client account with the `Lune-Account` header.
+    - Shares one rate limiter across accounts and threads (Lune limits per key).
+    - Retries 429, 5xx, timeouts, connection resets and truncated or non-JSON bodies with
+      bounded exponential backoff and jitter (honouring Retry-After when sent); does not
+      retry 4xx, which raise `LuneAPIError` naming the endpoint and the account.
+    - Counts requests by kind in `stats`.
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str,
+        *,
+        max_requests_per_second: float = MAX_REQUESTS_PER_SECOND,
+        timeout: float = 30.0,
+        max_attempts: int = 6,
+        max_retry_seconds: float = 300.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        api_version: str = API_VERSION,
+    ) -> None:
+        if not api_key or not api_key.strip():
+            raise LuneConfigError(
+                "No Lune API key is configured: set SOURCES__LUNE__API_KEY or "
+                "[sources.lune] api_key in .dlt/secrets.toml."
+            )
+        self.base_url = validate_base_url(base_url)
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"Bearer {api_key.strip()}",
+                "Lune-Version": api_version,
+                "Accept": "application/json",
+            },
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=8, max_keepalive_connections=8),
+            follow_redirects=False,
+        )
+        self._limiter = RateLimiter(max_requests_per_second)
+        self._max_attempts = max_attempts
+        self._max_retry_seconds = max_retry_seconds
+        self._backoff = wait_exponential_jitter(initial=backoff_initial, max=backoff_max)
+        self._stats_lock = threading.Lock()
+        self.stats: Counter[str] = Counter()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LuneClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- single requests -------------------------------------------------------------------
+
+    def get(
+        self,
+        path: str,
+        *,
+        account_id: str | None = None,
+        params: dict[str, Any] | None = None,
+        kind: str = "other",
+    ) -> Any:
+        """GETs `path` (e.g. `/v1/orders`) for `account_id` (None: the key's own account)."""
+        headers = {"Lune-Account": account_id} if account_id else None
+        retrying = Retrying(
+            retry=retry_if_exception_type(_RETRYABLE),
+            wait=self._wait,
+            stop=stop_after_attempt(self._max_attempts) | stop_after_delay(self._max_retry_seconds),
+            before_sleep=lambda rs: self._log_retry(rs, path, account_id),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._get_once(path, headers, params, kind, account_id)
+        except RetryableResponse as e:
+            raise LuneAPIError(
+                f"Lune API GET {path} {_for(account_id)} still failed after "
+                f"{self._max_attempts} attempts: {e}.",
+                endpoint=path,
+                account_id=account_id,
+            ) from None
+        except httpx.TransportError as e:
+            raise LuneAPIError(
+                f"Lune API at {self.base_url} could not be reached for GET {path} "
+                f"{_for(account_id)} after {self._max_attempts} attempts "
+                f"({type(e).__name__}: {_short(e)}).",
+                endpoint=path,
+                account_id=account_id,
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _get_once(
+        self,
+        path: str,
+        headers: dict[str, str] | None,
+        params: dict[str, Any] | None,
+        kind: str,
+        account_id: str | None,
+    ) -> Any:
+        self._limiter.acquire()
+        with self._stats_lock:
+            self.stats[kind] += 1
+        response = self._http.get(path, params=params, headers=headers)
+        status = response.status_code
+        if status == 429 or status >= 500:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            raise RetryableResponse(
+                f"HTTP {status}{_error_code(response)}", retry_after=retry_after
+            )
+        if status >= 400:
+            self._raise_client_error(response, path, account_id)
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise RetryableResponse(f"HTTP {status} with a body that is not valid JSON") from None
+
+    def _raise_client_error(self, response: httpx.Response, path: str, account_id: str | None):
+        status = response.status_code
+        code, message = _error_parts(response)
+        detail = (
+            f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+        )
+        if status == 401:
+            text = (
+                f"Lune API rejected the API key on GET {path} {_for(account_id)} ({detail}); "
+                "check SOURCES__LUNE__API_KEY."
+            )
+        elif status == 403:
+            text = f"Lune API refused GET {path} {_for(account_id)} ({detail})."
+        elif status == 404:
+            raise LuneNotFound(
+                f"Lune API has no {path} {_for(account_id)} ({detail}).",
+                status=status,
+                error_code=code,
+                endpoint=path,
+                account_id=account_id,
+            )
+        else:
+            text = f"Lune API rejected GET {path} {_for(account_id)} ({detail})."
+        raise LuneAPIError(
+            text, status=status, error_code=code, endpoint=path, account_id=account_id
+        )
+
+    def _wait(self, retry_state: RetryCallState) -> float:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(error, RetryableResponse) and error.retry_after is not None:
+            return min(error.retry_after, 60.0)
+        return self._backoff(retry_state)
+
+    def _log_retry(self, retry_state: RetryCallState, path: str, account_id: str | None) -> None:
+        error = retry_state.outcome.exception() if retry_state.outcome else None
+        with self._stats_lock:
+            self.stats["retries"] += 1
+        log.warning(
+            "retrying GET %s %s after attempt %d: %s",
+            path,
+            _for(account_id),
+            retry_state.attempt_number,
+            _short(error),
+        )
+
+    # --- paging --------------------------------------------------------------------------
+
+    def paginate(
+        self,
+        path: str,
+        *,
+        account_id: str | None = None,
+        params: dict[str, Any] | None = None,
+        page_size: int = PAGE_SIZE,
+        kind: str = "list_page",
+        keep_going: Callable[[list[Any]], bool] | None = None,
+        prefetch: bool = True,
+    ) -> Iterator[list[Any]]:
+        """Yields the `data` of each page, following `next_cursor` while `has_more`.
+
+        `keep_going(page)` is asked after each page whether the next one is needed, so a caller
+        can stop a newest-first scan without paying for a page it will not use. With `prefetch`,
+        a background thread fetches page n+1 while the caller processes page n; it still asks
+        `keep_going` first, so prefetching never costs an extra request.
+        """
+        pages = self._page_iterator(path, account_id, params, page_size, kind, keep_going)
+        if not prefetch:
+            yield from pages
+            return
+        yield from _prefetched(pages)
+
+    def _page_iterator(
+        self,
+        path: str,
+        account_id: str | None,
+        params: dict[str, Any] | None,
+        page_size: int,
+        kind: str,
+        keep_going: Callable[[list[Any]], bool] | None,
+    ) -> Iterator[list[Any]]:
+        query = dict(params or {}, limit=page_size)
+        while True:
+            body = self.get(path, account_id=account_id, params=query, kind=kind)
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise LuneAPIError(
+                    f"Lune API GET {path} {_for(account_id)} returned a body without a "
+                    "`data` list.",
+                    endpoint=path,
+                    account_id=account_id,
+                )
+            page = body["data"]
+            yield page
+            cursor = body.get("next_cursor")
+            if not body.get("has_more") or not cursor:
+                return
+            if keep_going is not None and not keep_going(page):
+                return
+            query["after"] = cursor
+
+
+def _prefetched(pages: Iterator[list[Any]], depth: int = 2) -> Iterator[list[Any]]:
+    """Runs `pages` in a thread, `depth` pages ahead of the consumer (bounded memory)."""
+    buffer: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                while not stop.is_set():
+                    try:
+                        buffer.put(("page", page), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(("done", None))
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            buffer.put(("error", e))
+
+    thread = threading.Thread(target=produce, name="lune-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            tag, item = buffer.get()
+            if tag == "page":
+                yield item
+            elif tag == "error":
+                raise item
+            else:
+                return
+    finally:
+        stop.set()
+        # drain so a producer blocked on put() can see `stop` and end
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                buffer.get(timeout=0.05)
+        thread.join()
+
+
+def _for(account_id: str | None) -> str:
+    return f"for client account {account_id}" if account_id else "for the key's own account"
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _error_parts(response: httpx.Response) -> tuple[str | None, str | None]:
+    try:
+        error = orjson.loads(response.content).get("error") or {}
+        return error.get("error_code"), error.get("message")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None, None
+
+
+def _error_code(response: httpx.Response) -> str:
+    code, _ = _error_parts(response)
+    return f" {code}" if code else ""
+
+
+def _short(error: object) -> str:
+    text = str(error) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."

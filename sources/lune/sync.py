@@ -1,0 +1,347 @@
+"""Incremental sync of one account's orders: which requests to make, which orders changed.
+
+`/v1/orders` lists newest first by `created_at` and has no "updated since" filter, yet orders
+change until they reach a terminal status. Each run therefore:
+
+1. pages newest first until it passes the high-water mark minus a look-back window (late
+   arrivals and equal timestamps at the boundary are re-read, and recognised by id);
+2. refreshes every order still open (not complete / cancelled / failed) by the cheaper of
+   continuing the list scan down to the oldest open order, or `GET /v1/orders/{id}` for each
+   open order not yet seen — decided once the new orders are counted, from each open order's
+   position in the list (kept in state and shifted by the number of new orders);
+3. emits only orders that are new or whose content changed since the last run, with a status
+   history row for each status change it witnesses.
+
+The state kept per account is small: the high-water mark, the ids inside the look-back
+window, and one entry per open order (created_at, status, list position, content digest). It
+lives in dlt's resource state, which is committed with the load package, so it advances only
+together with a successful load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+
+from .client import LuneClient
+from .errors import LuneNotFound
+from .records import contract_violation, parse_timestamp
+from .settings import LOOKBACK_SECONDS, PAGE_SIZE, TERMINAL_STATUSES
+
+log = logging.getLogger("lune.sync")
+
+ORDERS_PATH = "/v1/orders"
+
+
+@dataclass
+class AccountState:
+    """What the planner remembers about one account between runs (JSON-serialisable)."""
+
+    high_water: str | None = None
+    # ids of orders created within the look-back window below the high-water mark
+    boundary: dict[str, str] = field(default_factory=dict)
+    # order id -> [created_at, status, position in the newest-first list, content digest]
+    open: dict[str, list[Any]] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> AccountState:
+        raw = raw or {}
+        return cls(
+            high_water=raw.get("high_water"),
+            boundary=dict(raw.get("boundary") or {}),
+            open={k: list(v) for k, v in (raw.get("open") or {}).items()},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"high_water": self.high_water, "boundary": self.boundary, "open": self.open}
+
+
+@dataclass
+class AccountSummary:
+    account_id: str
+    list_pages: int = 0
+    order_fetches: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    vanished: int = 0
+    refresh_strategy: str = "none"
+    planned_bound: int = 0
+    transitions: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "requests": {"list_pages": self.list_pages, "order_fetches": self.order_fetches},
+            "orders": {"new": self.new, "changed": self.changed, "unchanged": self.unchanged},
+            "quarantined": self.quarantined,
+            "vanished_open_orders": self.vanished,
+            "refresh_strategy": self.refresh_strategy,
+            "planned_request_bound": self.planned_bound,
+            "status_transitions": dict(self.transitions),
+        }
+
+
+@dataclass
+class SyncBatch:
+    """A page worth of results: orders to load, history rows, quarantined records."""
+
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+
+
+def digest(order: dict[str, Any]) -> str:
+    """A short, stable fingerprint of an order's content."""
+    return hashlib.blake2b(
+        orjson.dumps(order, option=orjson.OPT_SORT_KEYS), digest_size=12
+    ).hexdigest()
+
+
+class _ScanPlanner:
+    """Decides, page by page, whether the newest-first scan needs another page.
+
+    Runs on the paging thread, so it works on its own copy of the state.
+    """
+
+    def __init__(self, state: AccountState, floor: datetime | None, page_size: int) -> None:
+        self.open = dict(state.open)
+        self.boundary = dict(state.boundary)
+        self.first_run = state.high_water is None
+        self.floor = floor
+        self.page_size = page_size
+        self.pages = 0
+        self.new_count = 0
+        self.unseen_open = set(self.open)
+        self.strategy = "undecided" if self.open else "none"
+        self.scan_bound = 0  # further list pages the scan needs, once decided
+        self.fetch_bound = 0  # single-order fetches the alternative needs, once decided
+
+    def is_new(self, order_id: Any, created: datetime | None) -> bool:
+        """True for an order no earlier run has loaded."""
+        if order_id in self.open or order_id in self.boundary:
+            return False
+        if self.first_run or self.floor is None or created is None:
+            return True
+        return created >= self.floor
+
+    def keep_going(self, page: list[Any]) -> bool:
+        self.pages += 1
+        last_created: datetime | None = None
+        for record in page:
+            if not isinstance(record, dict):
+                continue
+            created = parse_timestamp(record.get("created_at"))
+            order_id = record.get("id")
+            if order_id in self.unseen_open:
+                self.unseen_open.discard(order_id)
+            elif self.strategy in ("undecided", "none") and self.is_new(order_id, created):
+                self.new_count += 1
+            if created is not None:
+                last_created = created
+        if self.floor is None or last_created is None or last_created >= self.floor:
+            return True  # still among new orders (or a first run reading everything)
+        if self.strategy == "undecided":
+            self._decide()
+        if self.strategy != "scan" or not self.unseen_open:
+            return False
+        oldest = min(parse_timestamp(self.open[i][0]) for i in self.unseen_open)
+        return last_created >= oldest
+
+    def _decide(self) -> None:
+        if not self.unseen_open:
+            self.strategy = "scan"  # every open order was on the new-order pages
+            return
+        deepest = max(self.open[i][2] for i in self.unseen_open) + self.new_count
+        self.scan_bound = max(0, deepest // self.page_size + 1 - self.pages)
+        self.fetch_bound = len(self.unseen_open)
+        self.strategy = "scan" if self.scan_bound <= self.fetch_bound else "fetch"
+
+
+class AccountSync:
+    """One run over one account. Iterate `batches()`; `state` is updated in place."""
+
+    def __init__(
+        self,
+        client: LuneClient,
+        account_id: str,
+        scope_header: str | None,
+        state: AccountState,
+        *,
+        observed_at: datetime,
+        load_id: str,
+        since: datetime | None = None,
+        page_size: int = PAGE_SIZE,
+        lookback_seconds: int = LOOKBACK_SECONDS,
+        fetch_workers: int = 4,
+    ) -> None:
+        self.client = client
+        self.account_id = account_id
+        self.scope_header = scope_header
+        self.state = state
+        self.observed_at = observed_at
+        self.load_id = load_id
+        self.page_size = page_size
+        self.lookback = timedelta(seconds=lookback_seconds)
+        self.fetch_workers = fetch_workers
+        self.summary = AccountSummary(account_id)
+        self.high_water = parse_timestamp(state.high_water) if state.high_water else None
+        # below `floor` an order was loaded by an earlier run (or is older than `since`)
+        self.since = since if self.high_water is None else None
+        floor = self.high_water - self.lookback if self.high_water else since
+        self.planner = _ScanPlanner(state, floor, page_size)
+        self.old_open = dict(state.open)
+        self.seen: dict[str, str] = {}  # order id -> created_at, for the boundary window
+        self.newest = self.high_water
+
+    def batches(self) -> Iterator[SyncBatch]:
+        position = 0
+        for page in self.client.paginate(
+            ORDERS_PATH,
+            account_id=self.scope_header,
+            page_size=self.page_size,
+            keep_going=self.planner.keep_going,
+        ):
+            self.summary.list_pages += 1
+            batch = SyncBatch()
+            for record in page:
+                self._process(record, position, batch)
+                position += 1
+            yield batch
+        self.summary.refresh_strategy = self.planner.strategy
+        self.summary.planned_bound = self.planner.pages + min(
+            self.planner.scan_bound, self.planner.fetch_bound
+        )
+        missing = [order_id for order_id in self.old_open if order_id not in self.seen]
+        if missing:
+            yield from self._fetch(missing)
+        self._finish()
+
+    def _process(self, record: Any, list_position: int | None, batch: SyncBatch) -> None:
+        summary = self.summary
+        problem = contract_violation(record)
+        if problem:
+            summary.quarantined += 1
+            batch.quarantine.append(
+                _quarantine_row(self.account_id, record, problem, self.observed_at, self.load_id)
+            )
+            return
+        order_id = record["id"]
+        if order_id in self.seen:
+            return  # listed twice in one run (e.g. on both sides of a new order): once is enough
+        created = parse_timestamp(record["created_at"])
+        if self.since is not None and created < self.since:
+            return
+        self.seen[order_id] = record["created_at"]
+        if self.newest is None or created > self.newest:
+            self.newest = created
+        status = record["status"]
+        previous = self.old_open.get(order_id)
+        if previous is not None:
+            rank = (
+                list_position if list_position is not None else previous[2] + self.planner.new_count
+            )
+            record_digest = digest(record)
+            if record_digest == previous[3]:
+                summary.unchanged += 1
+                self.state.open[order_id] = [previous[0], status, rank, record_digest]
+                return
+            summary.changed += 1
+            if status != previous[1]:
+                summary.transitions[f"{previous[1]}->{status}"] += 1
+                batch.history.append(self._history(record, previous[1]))
+        elif not self.planner.is_new(order_id, created):
+            summary.unchanged += 1  # a terminal order re-read inside the look-back window
+            return
+        else:
+            summary.new += 1
+            summary.transitions[f"new->{status}"] += 1
+            batch.history.append(self._history(record, None))
+            rank = list_position if list_position is not None else 0
+            record_digest = "" if status in TERMINAL_STATUSES else digest(record)
+        batch.orders.append(record)
+        if status in TERMINAL_STATUSES:
+            self.state.open.pop(order_id, None)
+        else:
+            self.state.open[order_id] = [record["created_at"], status, rank, record_digest]
+
+    def _fetch(self, missing: list[str]) -> Iterator[SyncBatch]:
+        """GETs open orders the scan did not reach, a few at a time (within the rate limit)."""
+
+        def fetch(order_id: str) -> tuple[str, Any]:
+            try:
+                return order_id, self.client.get(
+                    f"{ORDERS_PATH}/{order_id}", account_id=self.scope_header, kind="order_fetch"
+                )
+            except LuneNotFound:
+                return order_id, None
+
+        with ThreadPoolExecutor(max_workers=self.fetch_workers) as pool:
+            batch = SyncBatch()
+            for order_id, record in pool.map(fetch, missing):
+                self.summary.order_fetches += 1
+                if record is None:
+                    log.warning(
+                        "open order %s of account %s is gone from the API; no longer tracked",
+                        order_id,
+                        self.account_id,
+                    )
+                    self.summary.vanished += 1
+                    self.state.open.pop(order_id, None)
+                    continue
+                self._process(record, None, batch)
+                if len(batch.orders) + len(batch.quarantine) >= self.page_size:
+                    yield batch
+                    batch = SyncBatch()
+            yield batch
+
+    def _finish(self) -> None:
+        """Shifts unseen open orders' positions and moves the high-water mark and window."""
+        for order_id, entry in self.state.open.items():
+            if order_id not in self.seen and order_id in self.old_open:
+                entry[2] = self.old_open[order_id][2] + self.planner.new_count
+        if self.newest is None:
+            return
+        self.state.high_water = self.newest.isoformat()
+        window_start = self.newest - self.lookback
+        candidates = {**self.state.boundary, **self.seen}
+        self.state.boundary = {
+            order_id: created
+            for order_id, created in candidates.items()
+            if parse_timestamp(created) >= window_start
+        }
+
+    def _history(self, order: dict[str, Any], previous_status: str | None) -> dict[str, Any]:
+        return {
+            "account_id": self.account_id,
+            "order_id": order["id"],
+            "status": order["status"],
+            "previous_status": previous_status,
+            "observed_at": self.observed_at,
+            "order_created_at": parse_timestamp(order["created_at"]),
+            "load_id": self.load_id,
+        }
+
+
+def _quarantine_row(
+    account_id: str, record: Any, reason: str, observed_at: datetime, load_id: str
+) -> dict[str, Any]:
+    record_id = record.get("id") if isinstance(record, dict) else None
+    return {
+        "account_id": account_id,
+        "endpoint": ORDERS_PATH,
+        "record_id": record_id if isinstance(record_id, str) else None,
+        "reason": reason,
+        "payload": orjson.dumps(record, default=str).decode(),
+        "observed_at": observed_at,
+        "load_id": load_id,
+    }
