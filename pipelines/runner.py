@@ -41,7 +41,7 @@ class RunError(Exception):
 
 @dataclass
 class RunOptions:
-    destination: str = "duckdb"
+    destination: Any = "duckdb"  # a destination name or a dlt destination object
     dataset: str = DATASET_NAME
     pipeline_name: str = PIPELINE_NAME
     pipelines_dir: str | None = None
@@ -157,6 +157,7 @@ def run(options: RunOptions) -> RunSummary:
         destination=options.destination,
     )
     pipeline = make_pipeline(options)
+    summary.destination = pipeline.destination.destination_name
     try:
         with run_lock(pipeline):
             _run_locked(pipeline, options, summary)
@@ -186,7 +187,7 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
             pipeline.list_normalized_load_packages()
         )
         log.warning("finishing %d load package(s) left by an interrupted run", pending)
-        pipeline.normalize(loader_file_format=file_format)
+        pipeline.normalize()
         pipeline.load()
         summary.resumed_pending_packages = pending
 
@@ -200,13 +201,13 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
         **options.source_options,
     )
     step = time.monotonic()
-    pipeline.extract(source)
+    pipeline.extract(source, loader_file_format=file_format)
     summary.timings["extract"] = round(time.monotonic() - step, 3)
     _collect(report, summary)
     log.info("extract done in %.2fs: %s", summary.timings["extract"], _pairs(summary.orders))
 
     step = time.monotonic()
-    pipeline.normalize(loader_file_format=file_format)
+    pipeline.normalize()
     summary.timings["normalize"] = round(time.monotonic() - step, 3)
     normalize_info = pipeline.last_trace.last_normalize_info
     if normalize_info:

@@ -27,13 +27,18 @@ import pyarrow as pa
 from dlt.common.typing import TDataItem
 from dlt.sources import DltResource
 
-from .catalogue import account_row, bundle_row, project_row
+from .catalogue import (
+    ACCOUNT_COLUMNS,
+    BUNDLE_COLUMNS,
+    PROJECT_COLUMNS,
+    account_row,
+    bundle_row,
+    project_row,
+)
 from .client import LuneClient
 from .errors import LuneConfigError
 from .records import history_table, order_tables
 from .settings import (
-    DECIMAL_PRECISION,
-    DECIMAL_SCALE,
     DEFAULT_BASE_URL,
     LOOKBACK_SECONDS,
     MAX_REQUESTS_PER_SECOND,
@@ -45,7 +50,17 @@ __all__ = ["LuneClient", "RunReport", "lune_source"]
 
 log = logging.getLogger("lune.source")
 
-_DECIMAL = {"data_type": "decimal", "precision": DECIMAL_PRECISION, "scale": DECIMAL_SCALE}
+
+class _ExpectedArrowHintNotice(logging.Filter):
+    """Drops dlt's notice that `metadata` is JSON text in Arrow but a JSON column in the
+    schema: that is deliberate (the warehouse parses the text into its JSON type)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "when merging arrow schema with dlt schema" not in record.getMessage()
+
+
+logging.getLogger("dlt").addFilter(_ExpectedArrowHintNotice())
+
 _TIMESTAMP = {"data_type": "timestamp", "timezone": True}
 _MERGE = {"disposition": "merge", "strategy": "delete-insert"}
 
@@ -192,7 +207,7 @@ def lune_source(
         name="client_accounts",
         write_disposition=_MERGE,
         primary_key="id",
-        columns={"synced_at": _TIMESTAMP},
+        columns=ACCOUNT_COLUMNS,
     )
     def client_accounts() -> Iterator[TDataItem]:
         synced_at = datetime.now(UTC)
@@ -202,14 +217,7 @@ def lune_source(
         name="bundles",
         write_disposition=_MERGE,
         primary_key="id",
-        columns={
-            "unit_price": _DECIMAL,
-            "gross_unit_price": _DECIMAL,
-            "available_quantity": _DECIMAL,
-            "project_ids": {"data_type": "json"},
-            "disabled": {"data_type": "bool"},
-            "synced_at": _TIMESTAMP,
-        },
+        columns=BUNDLE_COLUMNS,
     )
     def bundles() -> Iterator[TDataItem]:
         synced_at = datetime.now(UTC)
@@ -222,13 +230,7 @@ def lune_source(
         name="projects",
         write_disposition=_MERGE,
         primary_key="id",
-        columns={
-            "un_sdg": {"data_type": "json"},
-            "protocol": {"data_type": "json"},
-            "additional_standards_met": {"data_type": "json"},
-            "disabled": {"data_type": "bool"},
-            "synced_at": _TIMESTAMP,
-        },
+        columns=PROJECT_COLUMNS,
     )
     def projects() -> Iterator[TDataItem]:
         synced_at = datetime.now(UTC)

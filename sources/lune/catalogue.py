@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+
+from .settings import DECIMAL_PRECISION, DECIMAL_SCALE
 
 ACCOUNT_FIELDS = ("id", "name", "currency", "type", "handle", "beneficiary", "organisation_id")
 BUNDLE_FIELDS = (
@@ -39,6 +42,33 @@ PROJECT_FIELDS = (
 # Lists worth keeping for reporting, each as one JSON column. Media, images and long texts are
 # display-only and stay out.
 PROJECT_JSON_FIELDS = ("un_sdg", "protocol", "additional_standards_met")
+
+
+def _typed(data_type: str, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    # a fresh dict per column: dlt writes each column's name into its hint dict
+    extra = (
+        {"precision": DECIMAL_PRECISION, "scale": DECIMAL_SCALE} if data_type == "decimal" else {}
+    )
+    extra |= {"timezone": True} if data_type == "timestamp" else {}
+    return {name: {"data_type": data_type, **extra} for name in names}
+
+
+# Every column typed up front, so a column Lune leaves null today still exists (with the
+# right type) for the views, and a later non-null value cannot change its type.
+ACCOUNT_COLUMNS = _typed("text", (*ACCOUNT_FIELDS, "scope")) | _typed("timestamp", ["synced_at"])
+BUNDLE_COLUMNS = (
+    _typed("text", BUNDLE_FIELDS)
+    | _typed("decimal", ("unit_price", "gross_unit_price", "available_quantity"))
+    | _typed("bool", ["disabled"])
+    | _typed("json", ["project_ids"])
+    | _typed("timestamp", ["synced_at"])
+)
+PROJECT_COLUMNS = (
+    _typed("text", PROJECT_FIELDS)
+    | _typed("json", PROJECT_JSON_FIELDS)
+    | _typed("bool", ["disabled"])
+    | _typed("timestamp", ["synced_at"])
+)
 
 
 def account_row(account: dict[str, Any], scope: str, synced_at: datetime) -> dict[str, Any]:

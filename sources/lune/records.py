@@ -32,8 +32,8 @@ _DECIMAL_RE = re.compile(
 
 ORDERS_SCHEMA = pa.schema(
     [
-        ("account_id", pa.string()),
-        ("id", pa.string()),
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
         ("idempotency_key", pa.string()),
         ("type", pa.string()),
         ("status", pa.string()),
@@ -46,7 +46,7 @@ ORDERS_SCHEMA = pa.schema(
         ("requested_value", DECIMAL),
         ("estimate_id", pa.string()),
         ("payment_method", pa.string()),
-        ("created_at", TIMESTAMP),
+        pa.field("created_at", TIMESTAMP, nullable=False),
         ("certificate", pa.string()),
         ("public_certificate_url", pa.string()),
         ("metadata", pa.string()),
@@ -57,9 +57,9 @@ ORDERS_SCHEMA = pa.schema(
 )
 BUNDLES_SCHEMA = pa.schema(
     [
-        ("account_id", pa.string()),
-        ("order_id", pa.string()),
-        ("line_idx", pa.int64()),
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("order_id", pa.string(), nullable=False),
+        pa.field("line_idx", pa.int64(), nullable=False),
         ("bundle_id", pa.string()),
         ("bundle_name", pa.string()),
         ("quantity", DECIMAL),
@@ -73,9 +73,9 @@ BUNDLES_SCHEMA = pa.schema(
 )
 PROJECTS_SCHEMA = pa.schema(
     [
-        ("account_id", pa.string()),
-        ("order_id", pa.string()),
-        ("line_idx", pa.int64()),
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("order_id", pa.string(), nullable=False),
+        pa.field("line_idx", pa.int64(), nullable=False),
         ("project_id", pa.string()),
         ("project_name", pa.string()),
         ("project_type", pa.string()),
@@ -90,9 +90,9 @@ PROJECTS_SCHEMA = pa.schema(
 )
 HISTORY_SCHEMA = pa.schema(
     [
-        ("account_id", pa.string()),
-        ("order_id", pa.string()),
-        ("status", pa.string()),
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("order_id", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
         ("previous_status", pa.string()),
         ("observed_at", TIMESTAMP),
         ("order_created_at", TIMESTAMP),
