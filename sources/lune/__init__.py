@@ -155,6 +155,8 @@ def lune_source(
     max_requests_per_second: float = MAX_REQUESTS_PER_SECOND,
     request_timeout: float = 30.0,
     max_attempts: int = 6,
+    backoff_initial: float = 0.5,
+    backoff_max: float = 30.0,
     history_merge_strategy: str = "insert-only",
     run_report: RunReport | None = None,
 ) -> Sequence[DltResource]:
@@ -176,6 +178,8 @@ def lune_source(
         max_requests_per_second=max_requests_per_second,
         timeout=request_timeout,
         max_attempts=max_attempts,
+        backoff_initial=backoff_initial,
+        backoff_max=backoff_max,
     )
     report = run_report if run_report is not None else RunReport()
     client.stats = report.requests

@@ -1,0 +1,136 @@
+"""End to end: the sandbox (real HTTP on loopback) → the dlt source → DuckDB, compared row by
+row with the sandbox's own records."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.runner import RunError
+
+
+def test_full_load_equals_the_sandbox(loader, sandbox_world):
+    summary = loader.run()
+
+    assert loader.differences(sandbox_world) == []
+    total = sum(len(sandbox_world.orders(a)) for a in sandbox_world.account_ids())
+    assert summary.orders["new"] == total
+    assert summary.outcome == "succeeded"
+
+
+def test_columns_have_exact_types(loader):
+    loader.run()
+    with loader.connect() as con:
+        types = {
+            (table, column): data_type
+            for table, column, data_type in con.execute(
+                "select table_name, column_name, data_type from information_schema.columns "
+                "where table_schema = 'lune'"
+            ).fetchall()
+        }
+    for column in (
+        "offset_cost",
+        "commission",
+        "total_cost",
+        "quantity",
+        "requested_quantity",
+        "requested_value",
+    ):
+        assert types[("orders", column)] == "DECIMAL(38,9)", column
+    for column in ("quantity", "unit_price", "gross_unit_price", "offset_cost"):
+        assert types[("orders__bundles", column)] == "DECIMAL(38,9)", column
+    for column in ("quantity", "unit_price", "offset_cost"):
+        assert types[("orders__projects", column)] == "DECIMAL(38,9)", column
+    assert types[("orders", "created_at")] == "TIMESTAMP WITH TIME ZONE"
+    assert types[("orders", "metadata")] == "JSON"
+    assert types[("bundles", "unit_price")] == "DECIMAL(38,9)"
+
+
+def test_every_account_lands_under_its_own_id(loader, sandbox_world):
+    assert len(sandbox_world.account_ids()) >= 5  # own account + 4 client accounts
+    loader.run()
+    with loader.connect() as con:
+        loaded = dict(
+            con.execute("select account_id, count(*) from lune.orders group by 1").fetchall()
+        )
+        for table in ("orders__bundles", "orders__projects", "order_status_history"):
+            leaked = con.execute(
+                f"select count(*) from lune.{table} c left join lune.orders o "
+                "on o.account_id = c.account_id and o.id = c.order_id where o.id is null"
+            ).fetchone()[0]
+            assert leaked == 0, table
+    expected = {a: len(sandbox_world.orders(a)) for a in sandbox_world.account_ids()}
+    assert loaded == {a: n for a, n in expected.items() if n}
+    assert any(n == 0 for n in expected.values()), "the sandbox should have an empty account"
+
+
+def test_client_account_added_between_runs_is_backfilled(loader, sandbox_world):
+    loader.run()
+    newcomer = sandbox_world.add_client_account(name="Newco", currency="EUR", orders=30)
+    summary = loader.run()
+
+    assert loader.differences(sandbox_world) == []
+    new_account = next(a for a in summary.accounts if a["account_id"] == newcomer["id"])
+    assert new_account["orders"]["new"] == 30
+    with loader.connect() as con:
+        scope = con.execute(
+            "select scope from lune.client_accounts where id = ?", [newcomer["id"]]
+        ).fetchone()
+    assert scope == ("client_account",)
+
+
+def test_catalogue_matches_and_every_line_finds_its_catalogue_row(loader, sandbox_world):
+    loader.run()
+    with loader.connect() as con:
+        bundles = {
+            row[0]: row[1:]
+            for row in con.execute(
+                "select id, offset_type, carbon_permanence, currency, disabled from lune.bundles"
+            ).fetchall()
+        }
+        projects = {
+            row[0]: row[1:]
+            for row in con.execute(
+                "select id, project_type, registry_name, country_code from lune.projects"
+            ).fetchall()
+        }
+        orphan_bundles = con.execute(
+            "select count(*) from lune.orders__bundles l "
+            "left join lune.bundles b on b.id = l.bundle_id where b.id is null"
+        ).fetchone()[0]
+        orphan_projects = con.execute(
+            "select count(*) from lune.orders__projects l "
+            "left join lune.projects p on p.id = l.project_id where p.id is null"
+        ).fetchone()[0]
+    assert bundles == {
+        b["id"]: (b.get("offset_type"), b.get("carbon_permanence"), b["currency"], b["disabled"])
+        for b in sandbox_world.bundles
+    }
+    assert projects == {
+        p["id"]: (p["project_type"], p.get("registry_name"), p.get("country_code"))
+        for p in sandbox_world.projects
+    }
+    assert orphan_bundles == 0
+    assert orphan_projects == 0
+
+
+def test_sandbox_sees_no_429_caused_by_the_client(loader, sandbox_server, sandbox_world):
+    sandbox_server.clear_log()
+    loader.run()
+    log = sandbox_server.request_log
+    assert len(log) > 10
+    assert [r for r in log if r.status == 429] == []
+
+
+def test_only_configured_accounts_are_loaded(loader, sandbox_world, monkeypatch):
+    chosen = sandbox_world.account_ids()[1:3]
+    loader.run(account_ids=chosen)
+
+    assert loader.differences(sandbox_world, chosen) == []
+    with loader.connect() as con:
+        loaded = {r[0] for r in con.execute("select distinct account_id from lune.orders")}
+    assert loaded <= set(chosen)
+
+
+def test_unknown_configured_account_is_a_clear_error(loader):
+    with pytest.raises(RunError, match="acc_nope are not accounts of this API key"):
+        loader.run(account_ids=["acc_nope"])
