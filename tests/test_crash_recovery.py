@@ -54,22 +54,22 @@ def _history(path: Path) -> set[tuple]:
         )
 
 
-def _run_to_completion(workdir: Path, server, world, rng: random.Random) -> int:
-    """Starts the run, kills it after a random delay, repeats until one finishes; returns kills."""
+def _kill_then_finish(workdir: Path, server, world, rng: random.Random, attempts: int = 3) -> int:
+    """Starts the run and SIGKILLs it after a random delay, `attempts` times, then lets one
+    run finish; returns how many runs were actually killed (a fast run may finish first)."""
     kills = 0
-    while True:
+    for _ in range(attempts):
         process = _cli(workdir, server, world)
-        delay = rng.uniform(0.3, 4.0)
         try:
-            process.wait(timeout=delay)
+            process.wait(timeout=rng.uniform(0.3, 1.6))
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)
             process.wait()
             kills += 1
-            continue
-        output = process.stdout.read().decode()
-        assert process.returncode == 0, output
-        return kills
+    process = _cli(workdir, server, world)
+    output = process.communicate(timeout=300)[0].decode()
+    assert process.returncode == 0, output
+    return kills
 
 
 def test_killed_runs_converge_to_the_uninterrupted_result(tmp_path):
@@ -85,12 +85,12 @@ def test_killed_runs_converge_to_the_uninterrupted_result(tmp_path):
         SandboxServer(reference, port=0, rate_limit=None) as clean_server,
     ):
         # latency stretches a run over a few seconds so kills land in extract, normalize and load
-        server.faults.set(latency=0.01)
+        server.faults.set(latency=0.02)
         for round_no in range(3):
             if round_no:
                 world.advance(new_orders=80, transitions=120)
                 reference.advance(new_orders=80, transitions=120)
-            total_kills += _run_to_completion(killed_dir, server, world, rng)
+            total_kills += _kill_then_finish(killed_dir, server, world, rng)
             process = _cli(clean_dir, clean_server, reference)
             assert process.wait(timeout=300) == 0, process.stdout.read().decode()
 
@@ -99,4 +99,4 @@ def test_killed_runs_converge_to_the_uninterrupted_result(tmp_path):
                 assert differences(expected_rows(world), actual_rows(con.cursor(), "lune")) == []
             # the history is the same set of observations as the uninterrupted run's
             assert _history(killed_db) == _history(clean_db)
-    assert total_kills >= 2, "the test should have interrupted some runs"
+    assert total_kills >= 3, "the test should have interrupted some runs"

@@ -127,7 +127,9 @@ def test_only_configured_accounts_are_loaded(loader, sandbox_world, monkeypatch)
 
     assert loader.differences(sandbox_world, chosen) == []
     with loader.connect() as con:
-        loaded = {r[0] for r in con.execute("select distinct account_id from lune.orders")}
+        loaded = {
+            r[0] for r in con.execute("select distinct account_id from lune.orders").fetchall()
+        }
     assert loaded <= set(chosen)
 
 

@@ -99,7 +99,7 @@ class LuneClient:
         self._limiter = RateLimiter(max_requests_per_second)
         self._max_attempts = max_attempts
         self._max_retry_seconds = max_retry_seconds
-        self._backoff = wait_exponential_jitter(initial=backoff_initial, max=backoff_max)
+        self._backoff = wait_exponential_jitter(multiplier=backoff_initial, max=backoff_max)
         self._stats_lock = threading.Lock()
         self.stats: Counter[str] = Counter()
 

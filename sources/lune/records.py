@@ -195,6 +195,36 @@ def _check_fields(
     return None
 
 
+_KNOWN_ORDER_FIELDS = frozenset(ORDERS_SCHEMA.names) | {"bundles", "projects"}
+_KNOWN_BUNDLE_FIELDS = frozenset(BUNDLES_SCHEMA.names) | {"primary_image"}
+_KNOWN_PROJECT_FIELDS = frozenset(PROJECTS_SCHEMA.names) | {"project_logo"}
+
+
+def _with_new_fields(
+    table: pa.Table, records: Sequence[dict[str, Any] | None], known: frozenset[str]
+) -> pa.Table:
+    """Adds a column for each field Lune sends that this connector does not know yet.
+
+    New fields are data: they land (and the warehouse schema grows) instead of being
+    dropped. Scalars keep Arrow's inferred type; anything else lands as JSON text.
+    """
+    new_fields = sorted({k for r in records if r for k in r.keys() - known})
+    for name in new_fields:
+        values = [r.get(name) if r else None for r in records]
+        try:
+            array = pa.array(values)
+            if pa.types.is_nested(array.type):
+                raise pa.ArrowInvalid("nested")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            array = pa.array(
+                [None if v is None else orjson.dumps(v).decode() for v in values], pa.string()
+            )
+        if pa.types.is_null(array.type):
+            continue  # all null: nothing to type the column by yet
+        table = table.append_column(name, array)
+    return table
+
+
 def order_tables(
     account_id: str, orders: Sequence[dict[str, Any]], synced_at: datetime
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
@@ -208,6 +238,9 @@ def order_tables(
     columns: dict[str, list[Any]] = {name: [] for name in ORDERS_SCHEMA.names}
     bundles: dict[str, list[Any]] = {name: [] for name in BUNDLES_SCHEMA.names}
     projects: dict[str, list[Any]] = {name: [] for name in PROJECTS_SCHEMA.names}
+    # the raw line behind each child row (None for tombstones), for fields added later
+    bundle_lines: list[dict[str, Any] | None] = []
+    project_lines: list[dict[str, Any] | None] = []
     for order in orders:
         order_id = order["id"]
         for field in columns:
@@ -220,10 +253,12 @@ def order_tables(
         columns["synced_at"].append(synced_at)
         _add_lines(bundles, order.get("bundles"), account_id, order_id, synced_at)
         _add_lines(projects, order.get("projects"), account_id, order_id, synced_at)
+        bundle_lines.extend(order.get("bundles") or [None])
+        project_lines.extend(order.get("projects") or [None])
     return (
-        _table(columns, ORDERS_SCHEMA),
-        _table(bundles, BUNDLES_SCHEMA),
-        _table(projects, PROJECTS_SCHEMA),
+        _with_new_fields(_table(columns, ORDERS_SCHEMA), orders, _KNOWN_ORDER_FIELDS),
+        _with_new_fields(_table(bundles, BUNDLES_SCHEMA), bundle_lines, _KNOWN_BUNDLE_FIELDS),
+        _with_new_fields(_table(projects, PROJECTS_SCHEMA), project_lines, _KNOWN_PROJECT_FIELDS),
     )
 
 

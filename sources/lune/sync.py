@@ -218,7 +218,7 @@ class AccountSync:
                 position += 1
             yield batch
         self.summary.refresh_strategy = self.planner.strategy
-        self.summary.planned_bound = self.planner.pages + min(
+        self.summary.planned_bound = self.summary.list_pages + min(
             self.planner.scan_bound, self.planner.fetch_bound
         )
         missing = [order_id for order_id in self.old_open if order_id not in self.seen]

@@ -1,0 +1,396 @@
+"""Every kind of response the sandbox serves validates against Lune's OpenAPI description.
+
+Real HTTP requests (httpx) go to a running sandbox; each request/response pair is checked with
+openapi-core, the sandbox's `/v1/...` paths mapped onto the description's server URL
+(https://api.lune.co/v1).
+
+One documented correction: the published `Order` schema has a discriminator on `type` whose
+mapping sends `type: quantity` to OrderByQuantityProperties (estimate_id must be null), so an
+order placed by estimate (type `quantity`, estimate_id set, per OrderByEstimate) can never
+validate as `Order`, although Lune lists such orders. `spec` drops that discriminator and lets
+the oneOf decide; `test_published_order_schema_fails_only_estimate_orders` shows that this is
+the only thing the correction changes.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+import orjson
+import pytest
+import yaml
+from openapi_core import OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+from openapi_core.validation.schemas import oas30_read_schema_validators_factory
+
+from lune_sandbox import SandboxServer, SandboxWorld
+from lune_sandbox.orders import STATUSES
+
+SPEC_PATH = Path(__file__).parent / "data" / "lune-openapi" / "openapi.yml"
+LUNE_HOST = "https://api.lune.co"  # + the sandbox's /v1/... path = the description's server URL
+ORDER_SCHEMAS = {"quantity": "OrderByQuantity", "value": "OrderByValue"}
+
+
+@pytest.fixture(scope="module")
+def spec_dict() -> dict[str, Any]:
+    return yaml.safe_load(SPEC_PATH.read_text())
+
+
+@pytest.fixture(scope="module")
+def published(spec_dict: dict[str, Any]) -> OpenAPI:
+    """Lune's description exactly as published."""
+    return OpenAPI.from_dict(copy.deepcopy(spec_dict))
+
+
+@pytest.fixture(scope="module")
+def spec(spec_dict: dict[str, Any]) -> OpenAPI:
+    """The description with Order's discriminator removed (see the module docstring)."""
+    fixed = copy.deepcopy(spec_dict)
+    kinds = fixed["components"]["schemas"]["Order"]["allOf"][1]
+    assert set(kinds.pop("discriminator")["mapping"]) == {"quantity", "value"}
+    return OpenAPI.from_dict(fixed)
+
+
+@pytest.fixture
+def server(sandbox_world: SandboxWorld) -> Iterator[SandboxServer]:
+    """No rate limit: these tests read whole accounts quickly."""
+    with SandboxServer(sandbox_world, port=0, rate_limit=None) as server:
+        yield server
+
+
+@pytest.fixture
+def client(server: SandboxServer, sandbox_world: SandboxWorld) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {sandbox_world.api_key}", "Lune-Version": "2024-08-08"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as client:
+        yield client
+
+
+def check(api: OpenAPI, response: httpx.Response, request_too: bool = True) -> Any:
+    """Validates the response (and by default the request) against `api`; returns the JSON."""
+    sent = response.request
+    request = MockRequest(
+        LUNE_HOST,
+        sent.method,
+        sent.url.path,
+        args=dict(parse_qsl(sent.url.query.decode(), keep_blank_values=True)),
+        headers=dict(sent.headers),
+        data=sent.content or None,
+        content_type=sent.headers.get("content-type", "application/json"),
+    )
+    if request_too:
+        api.validate_request(request)
+    api.validate_response(
+        request,
+        MockResponse(
+            response.content,
+            status_code=response.status_code,
+            headers=dict(response.headers),
+            content_type=response.headers.get("content-type", ""),
+        ),
+    )
+    return response.json() if "json" in response.headers.get("content-type", "") else None
+
+
+def schema_validator(api: OpenAPI, name: str):
+    """A validator for one component schema of the description."""
+    return oas30_read_schema_validators_factory.create(
+        api.spec, api.spec / "components" / "schemas" / name
+    )
+
+
+def undeclared_fields(spec_dict: dict[str, Any], order: dict[str, Any]) -> set[str]:
+    """Fields of an order (and of its lines) that its schemas do not declare.
+
+    The schemas allow extra properties, so a misspelt field would still validate; this
+    catches it. (openapi-core's strict mode cannot be used: it rejects allOf compositions.)
+    """
+    schemas = spec_dict["components"]["schemas"]
+
+    def props(name: str) -> set[str]:
+        return set(schemas[name]["properties"])
+
+    kind = kind_schema(order) + "Properties"
+    extra = set(order) - props("OrderBase") - props(kind)
+    for line in order["bundles"] if isinstance(order["bundles"], list) else []:
+        extra |= {f"bundles.{k}" for k in set(line) - props("OrderBundle")}
+    for line in order["projects"] if isinstance(order["projects"], list) else []:
+        extra |= {f"projects.{k}" for k in set(line) - props("OrderProject")}
+    return extra
+
+
+def kind_schema(order: dict[str, Any]) -> str:
+    return "OrderByEstimate" if order["estimate_id"] else ORDER_SCHEMAS[order["type"]]
+
+
+def all_pages(
+    api: OpenAPI, client: httpx.Client, path: str, account_id: str | None = None, **params: Any
+) -> list[dict[str, Any]]:
+    """Follows next_cursor to the end, validating every page; returns all rows."""
+    headers = {"Lune-Account": account_id} if account_id else {}
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = check(api, client.get(path, params=params, headers=headers))
+        rows += page["data"]
+        assert (page["next_cursor"] is None) == (not page["has_more"])
+        if not page["has_more"]:
+            return rows
+        params["after"] = page["next_cursor"]
+
+
+# --- orders ---------------------------------------------------------------------------------
+
+
+def test_order_list_pages_validate(spec, client, sandbox_world):
+    for account_id in sandbox_world.account_ids():
+        rows = all_pages(spec, client, "/v1/orders", account_id, limit=100)
+        assert [o["id"] for o in rows] == [o["id"] for o in sandbox_world.orders(account_id)]
+        first = check(spec, client.get("/v1/orders", headers={"Lune-Account": account_id}))
+        assert len(first["data"]) == min(10, len(rows))  # the default limit
+    linked = next(
+        o
+        for a in sandbox_world.account_ids()
+        for o in sandbox_world.orders(a)
+        if o["offset_link_id"]
+    )
+    owner = next(a for a in sandbox_world.account_ids() if linked in sandbox_world.orders(a))
+    filtered = all_pages(
+        spec, client, "/v1/orders", owner, limit=3, offset_link_id=linked["offset_link_id"]
+    )
+    assert linked["id"] in {o["id"] for o in filtered}
+    assert {o["offset_link_id"] for o in filtered} == {linked["offset_link_id"]}
+
+
+def test_every_order_in_every_status_validates(spec, spec_dict, client, sandbox_world):
+    """After a few lifecycle rounds every status, kind and partial retirement is present;
+    each order validates as Order (in its page) and strictly as its own kind's schema."""
+    for _ in range(4):
+        sandbox_world.advance(new_orders=15, transitions=25, late_orders=1)
+    kinds = {name: schema_validator(spec, name) for name in ("OrderByQuantity", "OrderByValue")}
+    kinds["OrderByEstimate"] = schema_validator(spec, "OrderByEstimate")
+    seen_status, seen_kind = set(), set()
+    for account_id in sandbox_world.account_ids():
+        for order in all_pages(spec, client, "/v1/orders", account_id, limit=100):
+            kinds[kind_schema(order)].validate(order)
+            assert undeclared_fields(spec_dict, order) == set(), order["id"]
+            seen_status.add(order["status"])
+            seen_kind.add(kind_schema(order))
+            if order["status"] == "retiring":
+                assert {p["status"] for p in order["projects"]} <= {"allocated", "retired"}
+    assert seen_status == set(STATUSES)
+    assert seen_kind == {"OrderByQuantity", "OrderByValue", "OrderByEstimate"}
+
+
+def test_published_order_schema_fails_only_estimate_orders(published, sandbox_world):
+    order_schema = schema_validator(published, "Order")
+    failures = set()
+    for account_id in sandbox_world.account_ids():
+        for order in sandbox_world.orders(account_id):
+            try:
+                order_schema.validate(order)
+            except Exception:
+                failures.add(kind_schema(order))
+    assert failures == {"OrderByEstimate"}
+
+
+def test_single_order_and_by_idempotency_key_validate(spec, client, sandbox_world):
+    account_id = sandbox_world.account_ids()[2]
+    orders = sandbox_world.orders(account_id)
+    by_status = {o["status"]: o for o in orders}
+    for order in by_status.values():
+        got = check(
+            spec, client.get(f"/v1/orders/{order['id']}", headers={"Lune-Account": account_id})
+        )
+        assert got == order
+    keyed = next(o for o in orders if o["idempotency_key"])
+    got = check(
+        spec,
+        client.get(
+            f"/v1/orders/by-idempotency-key/{keyed['idempotency_key']}",
+            headers={"Lune-Account": account_id},
+        ),
+    )
+    assert got == keyed
+
+
+def test_created_orders_validate(published, client, sandbox_world):
+    bundles = [b for b in sandbox_world.bundles if not b["disabled"]]
+    requests = [
+        ("by-mass", {"mass": {"amount": "259.11", "unit": "kg"}, "metadata": {"po": "7"}}),
+        (
+            "by-mass",
+            {
+                "bundle_masses": [
+                    {"bundle_id": bundles[0]["id"], "mass": {"amount": "2", "unit": "t"}},
+                    {"bundle_id": bundles[1]["id"], "mass": {"amount": "500", "unit": "kg"}},
+                ],
+                "quantity_trunc": "kg",
+                "idempotency_key": "contract-mass",
+            },
+        ),
+        (
+            "by-value",
+            {
+                "value": "770.30",
+                "bundle_selection": [
+                    {"bundle_id": bundles[2]["id"], "percentage": 34},
+                    {"bundle_id": bundles[3]["id"], "percentage": "66.00"},
+                ],
+            },
+        ),
+        ("by-estimate", {"estimate_id": "90ng23MKvLqbkpMwMw7yMBD4wJQrV6O6"}),
+    ]
+    for account_id in sandbox_world.account_ids()[:2]:
+        for path, body in requests:
+            response = client.post(
+                f"/v1/orders/{path}", json=body, headers={"Lune-Account": account_id}
+            )
+            order = check(published, response)
+            assert order["status"] == "placed" and order["bundles"]
+            assert sandbox_world.order(account_id, order["id"]) == order
+
+
+# --- accounts and catalogue -----------------------------------------------------------------
+
+
+def test_accounts_validate(published, client, sandbox_world):
+    me = check(published, client.get("/v1/accounts/me"))
+    assert me == sandbox_world.default_account and me["scope"] == "account"
+    clients = all_pages(published, client, "/v1/accounts/client", limit=2)
+    assert clients == sandbox_world.client_accounts
+    assert {c["scope"] for c in clients} == {"client_account"}
+    assert len({c["currency"] for c in clients}) == len(clients)
+    one = clients[1]
+    response = client.get("/v1/accounts/client/me", headers={"Lune-Account": one["id"]})
+    assert check(published, response) == one
+    created = check(
+        published,
+        client.post("/v1/accounts/client", json={"name": "Contract Co", "currency": "CHF"}),
+    )
+    assert created["scope"] == "client_account" and created["id"] in sandbox_world.account_ids()
+
+
+def test_catalogue_validates(published, client, sandbox_world):
+    everything = all_pages(published, client, "/v1/bundles", limit=3, recently_disabled="true")
+    assert everything == sandbox_world.bundles
+    live = all_pages(published, client, "/v1/bundles", limit=100)
+    assert len(live) == len(everything) - 1 and all(not b["disabled"] for b in live)
+    projects = all_pages(published, client, "/v1/projects", limit=5, recently_disabled="true")
+    assert projects == sandbox_world.projects
+    check(published, client.get(f"/v1/bundles/{everything[0]['id']}"))
+    check(published, client.get(f"/v1/projects/{projects[0]['id']}"))
+    check(published, client.get(f"/v1/projects/by-slug/{projects[-1]['slug']}"))
+    # prices follow the account's currency
+    sek = next(c for c in sandbox_world.client_accounts if c["currency"] == "SEK")
+    page = check(
+        published,
+        client.get("/v1/bundles", params={"limit": 1}, headers={"Lune-Account": sek["id"]}),
+    )
+    assert page["data"][0]["currency"] == "SEK"
+
+
+def test_order_lines_name_catalogue_rows(sandbox_world):
+    bundles = {b["id"]: b for b in sandbox_world.bundles}
+    projects = {p["id"]: p for p in sandbox_world.projects}
+    for account_id in sandbox_world.account_ids():
+        for order in sandbox_world.orders(account_id):
+            names = {line["bundle_id"] for line in order["bundles"] or []}
+            assert names <= set(bundles)
+            allowed = {p["id"] for b in names for p in bundles[b]["projects"]}
+            for line in order["projects"] or []:
+                assert line["project_id"] in allowed
+                assert projects[line["project_id"]]["slug"] == line["project_slug"]
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def error_of(response: httpx.Response) -> str:
+    """Lune's error body: `error` and a one-element `errors` holding the same error."""
+    body = response.json()
+    assert body["errors"] == [body["error"]]
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]["error_code"]
+
+
+def test_error_responses_validate(published, client, server, sandbox_world):
+    # 400: bad limit (the request itself is valid per the description: limit is a digit string)
+    response = client.get("/v1/orders", params={"limit": "101"})
+    check(published, response)
+    assert (response.status_code, error_of(response)) == (400, "pagination_limit_invalid")
+    # 400: a body the description does not allow
+    response = client.post("/v1/orders/by-value", json={"value": "12,50"})
+    check(published, response, request_too=False)
+    assert (response.status_code, error_of(response)) == (400, "validation_error")
+    # 401
+    response = client.get("/v1/orders", headers={"Authorization": "Bearer wrong"})
+    check(published, response)
+    assert (response.status_code, error_of(response)) == (401, "unauthorised")
+    # 404 (the description declares no body; the sandbox still sends Lune's error body)
+    for path in ("/v1/orders/doesnotexist", "/v1/orders/by-idempotency-key/nope"):
+        response = client.get(path)
+        check(published, response)
+        assert (response.status_code, error_of(response)) == (404, "not_found")
+    # 409: an idempotency key reused for a different order
+    body = {"mass": {"amount": "1", "unit": "t"}, "idempotency_key": "contract-409"}
+    assert client.post("/v1/orders/by-mass", json=body).status_code == 200
+    body["mass"]["amount"] = "2"
+    response = client.post("/v1/orders/by-mass", json=body)
+    check(published, response)
+    assert (response.status_code, error_of(response)) == (409, "order_idempotency_already_exists")
+    # 429 from a 429 burst (the description declares no body for 429 either)
+    server.faults.set(burst_429=1)
+    response = client.get("/v1/orders")
+    check(published, response)
+    assert response.status_code == 429 and "retry-after" not in response.headers
+    assert error_of(response) == "rate_limit_exceeded"
+    # 5xx (not in the description's responses): still Lune's error body
+    server.faults.set(error_rate=1.0)
+    response = client.get("/v1/orders")
+    assert response.status_code in (500, 502, 503)
+    assert error_of(response) == "service_unavailable"
+
+
+def test_rate_limit_429_validates(published, sandbox_server, sandbox_world):
+    headers = {"Authorization": f"Bearer {sandbox_world.api_key}"}
+    with httpx.Client(base_url=sandbox_server.base_url, headers=headers) as client:
+        responses = [client.get("/v1/accounts/me") for _ in range(20)]
+    limited = [r for r in responses if r.status_code == 429]
+    assert limited, "20 requests at once must pass 15 per second"
+    check(published, limited[0])
+    assert error_of(limited[0]) == "rate_limit_exceeded"
+
+
+def test_error_codes_are_the_descriptions_where_it_has_a_body(spec_dict, client):
+    """Codes of 400/401/409 answers come from Error.error_code's enum."""
+    codes = set(spec_dict["components"]["schemas"]["Error"]["properties"]["error_code"]["enum"])
+    bad = [
+        ("/v1/orders/by-mass", {"mass": {"amount": "0", "unit": "t"}}),
+        (
+            "/v1/orders/by-mass",
+            {"mass": {"amount": "1", "unit": "t"}, "bundle_selection": [{"bundle_id": "nope"}]},
+        ),
+        ("/v1/orders/by-value", {"value": "0.001"}),
+        ("/v1/orders/by-estimate", {"estimate_id": "not an id!"}),
+        (
+            "/v1/orders/by-mass",
+            {"bundle_masses": [{"bundle_id": "x", "mass": {"amount": "1", "unit": "t"}}]},
+        ),
+    ]
+    seen = set()
+    for path, body in bad:
+        response = client.post(path, content=orjson.dumps(body))
+        assert response.status_code == 400
+        seen.add(error_of(response))
+    assert seen <= codes
+    assert seen == {
+        "order_quantity_invalid",
+        "bundle_selection_bundle_invalid",
+        "order_value_invalid",
+        "estimate_not_found",
+        "bundle_id_invalid",
+    }
