@@ -180,6 +180,11 @@ def run(options: RunOptions) -> RunSummary:
 
 def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary) -> None:
     file_format = loader_file_format(pipeline)
+    # As dlt's own run() does: a runner with an empty disk (CI, a fresh Airflow worker) takes
+    # the sync state stored in the destination; a newer local state (a killed run's) wins.
+    step = time.monotonic()
+    pipeline.sync_destination()
+    summary.timings["sync_state"] = round(time.monotonic() - step, 3)
     if pipeline.has_pending_data:
         # A killed run left a package behind: its data and its state belong together, so
         # finish loading it first; the fresh extract below then starts from its state.

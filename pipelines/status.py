@@ -71,7 +71,7 @@ def _read_destination(pipeline: dlt.Pipeline, status: dict[str, Any]) -> None:
             row[0]
             for row in client.execute_sql(
                 "select table_name from information_schema.tables where table_schema = %s",
-                client.fully_qualified_dataset_name(escape=False),
+                client.dataset_name,
             )
         }
         for table in _TABLES:

