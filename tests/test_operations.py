@@ -1,4 +1,4 @@
-"""Running it in production: stateless runners resume, status tells the truth, the workflow lints."""
+"""Production concerns: stateless runners resume, status tells the truth, the workflow lints."""
 
 from __future__ import annotations
 
