@@ -117,9 +117,17 @@ def make_pipeline(options: RunOptions) -> dlt.Pipeline:
     )
 
 
+# Destinations that list parquet but load it only through an optional driver (PostgreSQL
+# needs ADBC): CSV loads with COPY and needs nothing extra.
+_PARQUET_NEEDS_EXTRA_DRIVER = {"postgres": "csv"}
+
+
 def loader_file_format(pipeline: dlt.Pipeline) -> str | None:
-    """Parquet where the destination loads it; otherwise dlt's default for that destination."""
-    caps = pipeline.destination.capabilities()
+    """Parquet where the destination loads it natively; otherwise dlt's default for it."""
+    destination = pipeline.destination
+    if destination.destination_name in _PARQUET_NEEDS_EXTRA_DRIVER:
+        return _PARQUET_NEEDS_EXTRA_DRIVER[destination.destination_name]
+    caps = destination.capabilities()
     return "parquet" if "parquet" in caps.supported_loader_file_formats else None
 
 
@@ -267,7 +275,10 @@ def describe_error(error: BaseException) -> str:
                     "No Lune API key is configured: set SOURCES__LUNE__API_KEY or "
                     "[sources.lune] api_key in .dlt/secrets.toml."
                 )
-            return f"Missing configuration: {fields}."
+            return (
+                f"Missing configuration: {fields} of {current.spec_name} "
+                f"({str(current).strip().splitlines()[-1].strip()})."
+            )
         nxt = current.__cause__ or current.__context__
         if nxt is None and isinstance(current, PipelineStepFailed):
             nxt = current.exception
