@@ -1,0 +1,75 @@
+"""The Airflow DAG under a real Airflow: it imports cleanly, and `airflow dags test` loads the
+sandbox and builds the views. Runs in the Airflow venv (`make test-airflow`, part of `make test`);
+skipped in an environment without Airflow."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytest.importorskip(
+    "airflow", reason="Airflow is installed only in .venv-airflow (make test-airflow)"
+)
+
+from lune_sandbox import SandboxServer, SandboxWorld
+from tests.support.warehouse import actual_rows, differences, expected_rows
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _airflow(args: list[str], env: dict[str, str], timeout: float = 600):
+    airflow = str(Path(sys.executable).parent / "airflow")
+    return subprocess.run(
+        [airflow, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_dag_loads_the_sandbox_under_airflow(tmp_path):
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    shutil.copy(REPO / "pipelines" / "airflow_dag.py", dags / "lune_orders_dag.py")
+    manifest = (REPO / "dlt_project.yml").read_text().replace("retries: 2", "retries: 0")
+    (tmp_path / "dlt_project.yml").write_text(manifest)
+    world = SandboxWorld.generate(seed=9, client_accounts=2, orders_per_account=80)
+    with SandboxServer(world, port=0, rate_limit=15) as server:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("SOURCES__", "DESTINATION__", "LUNE_", "AIRFLOW"))
+        }
+        env.update(
+            AIRFLOW_HOME=str(tmp_path / "airflow"),
+            AIRFLOW__CORE__DAGS_FOLDER=str(dags),
+            AIRFLOW__CORE__LOAD_EXAMPLES="False",
+            AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{tmp_path}/airflow.db",
+            LUNE_MANIFEST=str(tmp_path / "dlt_project.yml"),
+            SOURCES__LUNE__API_KEY=world.api_key,
+            SOURCES__LUNE__BASE_URL=server.base_url,
+            DESTINATION__DUCKDB__CREDENTIALS=str(tmp_path / "warehouse.duckdb"),
+        )
+        migrate = _airflow(["db", "migrate"], env)
+        assert migrate.returncode == 0, migrate.stderr[-3000:]
+        errors = _airflow(["dags", "list-import-errors"], env)
+        assert errors.returncode == 0, errors.stderr[-3000:]
+        assert "lune_orders_dag.py" not in errors.stdout, errors.stdout
+
+        run = _airflow(["dags", "test", "lune_orders"], env)
+        assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
+        assert "Task failed" not in run.stdout + run.stderr, (run.stdout + run.stderr)[-5000:]
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        assert differences(expected_rows(world), actual_rows(con.cursor(), "lune")) == []
+        views = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'lune' and table_type = 'VIEW'"
+            ).fetchall()
+        }
+    assert "order_details" in views
