@@ -114,7 +114,7 @@ def test_requests_never_exceed_the_bound_and_every_change_is_seen(open_positions
         orders[position]["status"] = "paid"
     newest = [_newer_copy(orders[0], i, 2) for i in range(new)]
     client = ListedOrders(newest + orders)
-    sync, emitted = _sync(client, state)
+    _, emitted = _sync(client, state)
 
     emitted_ids = {o["id"] for o in emitted}
     assert emitted_ids == {o["id"] for o in newest} | {orders[p]["id"] for p in to_change}
