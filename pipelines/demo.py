@@ -17,9 +17,13 @@ from .runner import RunError, RunOptions, run
 
 DEMO_PIPELINE = "lune_demo"
 DEMO_DATASET = "lune"
+# The sandbox the demo serves, and how it moves on between the two runs (tests rebuild both).
+DEMO_SEED = 7
+DEMO_WORLD = {"client_accounts": 4, "orders_per_account": 250}
+DEMO_ADVANCE = {"new_orders": 25, "transitions": 60}
 
 
-def run_demo(path: str, seed: int = 7) -> int:
+def run_demo(path: str, seed: int = DEMO_SEED) -> int:
     import dlt
 
     from lune_sandbox import SandboxServer, SandboxWorld
@@ -33,7 +37,7 @@ def run_demo(path: str, seed: int = 7) -> int:
     db_path.parent.mkdir(parents=True, exist_ok=True)
 
     print("Starting the Lune sandbox and generating accounts and orders ...")
-    world = SandboxWorld.generate(seed=seed, client_accounts=4, orders_per_account=250)
+    world = SandboxWorld.generate(seed=seed, **DEMO_WORLD)
     with SandboxServer(world, port=0, rate_limit=15) as server:
         os.environ["SOURCES__LUNE__API_KEY"] = world.api_key
         os.environ["SOURCES__LUNE__BASE_URL"] = server.base_url
@@ -46,8 +50,11 @@ def run_demo(path: str, seed: int = 7) -> int:
         try:
             print(f"\n1. Full load from the sandbox at {server.base_url}")
             print(_indent(run(options).to_text()))
-            world.advance(new_orders=25, transitions=60)
-            print("\n2. The sandbox moved on (25 new orders, 60 lifecycle steps); incremental run")
+            world.advance(**DEMO_ADVANCE)
+            print(
+                f"\n2. The sandbox moved on ({DEMO_ADVANCE['new_orders']} new orders, "
+                f"{DEMO_ADVANCE['transitions']} lifecycle steps); incremental run"
+            )
             print(_indent(run(options).to_text()))
         except RunError as e:
             print(f"lune-pipeline demo: {e}")

@@ -217,31 +217,22 @@ def lune_source(
         synced_at = datetime.now(UTC)
         yield [account_row(a.record, a.scope, synced_at) for a in accounts()]
 
-    @dlt.resource(
-        name="bundles",
-        write_disposition=_MERGE,
-        primary_key="id",
-        columns=BUNDLE_COLUMNS,
-    )
-    def bundles() -> Iterator[TDataItem]:
-        synced_at = datetime.now(UTC)
-        for page in client.paginate(
-            "/v1/bundles", params={"recently_disabled": "true"}, kind="catalogue_page"
-        ):
-            yield [bundle_row(b, synced_at) for b in page if isinstance(b, dict)]
+    def catalogue(name: str, columns: dict[str, Any], to_row: Any) -> DltResource:
+        """A catalogue read in full each run, merged on `id` so hidden entries are kept."""
 
-    @dlt.resource(
-        name="projects",
-        write_disposition=_MERGE,
-        primary_key="id",
-        columns=PROJECT_COLUMNS,
-    )
-    def projects() -> Iterator[TDataItem]:
-        synced_at = datetime.now(UTC)
-        for page in client.paginate(
-            "/v1/projects", params={"recently_disabled": "true"}, kind="catalogue_page"
-        ):
-            yield [project_row(p, synced_at) for p in page if isinstance(p, dict)]
+        def read() -> Iterator[TDataItem]:
+            synced_at = datetime.now(UTC)
+            for page in client.paginate(
+                f"/v1/{name}", params={"recently_disabled": "true"}, kind="catalogue_page"
+            ):
+                yield [to_row(r, synced_at) for r in page if isinstance(r, dict)]
+
+        return dlt.resource(
+            read, name=name, write_disposition=_MERGE, primary_key="id", columns=columns
+        )
+
+    bundles = catalogue("bundles", BUNDLE_COLUMNS, bundle_row)
+    projects = catalogue("projects", PROJECT_COLUMNS, project_row)
 
     @dlt.resource(name="orders")
     def orders() -> Iterator[TDataItem]:
