@@ -136,3 +136,25 @@ def test_only_configured_accounts_are_loaded(loader, sandbox_world, monkeypatch)
 def test_unknown_configured_account_is_a_clear_error(loader):
     with pytest.raises(RunError, match="acc_nope are not accounts of this API key"):
         loader.run(account_ids=["acc_nope"])
+
+
+def test_account_list_longer_than_one_page(tmp_path):
+    from lune_sandbox import SandboxServer, SandboxWorld
+    from tests.support.env import environment
+    from tests.support.loader import Loader
+
+    world = SandboxWorld.generate(
+        seed=4, client_accounts=105, orders_per_account={0: 20, 57: 15, 105: 12}
+    )
+    loader = Loader(workdir=tmp_path, source_options={"max_requests_per_second": 0})
+    with (
+        SandboxServer(world, port=0, rate_limit=None) as server,
+        environment(SOURCES__LUNE__API_KEY=world.api_key, SOURCES__LUNE__BASE_URL=server.base_url),
+    ):
+        summary = loader.run()
+        account_pages = [r for r in server.request_log if r.path == "/v1/accounts/client"]
+    assert len(account_pages) == 2  # 105 client accounts at 100 per page
+    assert len(summary.accounts) == 106
+    assert loader.differences(world) == []
+    with loader.connect() as con:
+        assert con.execute("select count(*) from lune.client_accounts").fetchone()[0] == 106
