@@ -77,7 +77,7 @@ def _describe(db_path: Path) -> None:
             label = "view " if kind == "VIEW" else "table"
             print(f"  {label} {name:<32} {count:>8} rows")
     query = (
-        "select reporting_year, retired_tonnes, removal_share "
+        "select reporting_year, retired_tonnes, removal_pct, planned_future_retirement_tonnes "
         f"from {DEMO_DATASET}.esrs_e1_7_summary order by reporting_year"
     )
     print("\nQuery it, for example:")
