@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.loader import Loader
-
-# from tests.support.postgres import *
+from tests.support.postgres import *  # noqa: F403
 from tests.support.sandbox import *  # noqa: F403
 
 
