@@ -93,3 +93,60 @@ def test_manifest_profile_changes_the_run(tmp_path, sandbox_world, sandbox_serve
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["dataset"] == "lune_from_manifest"
     assert summary["pipeline_name"] == "lune_orders"
+
+
+def test_profile_switch_between_duckdb_and_postgres(
+    tmp_path, sandbox_world, sandbox_server, postgres_dsn
+):
+    import psycopg2
+
+    from tests.support.warehouse import actual_rows, differences, expected_rows
+
+    (tmp_path / "dlt_project.yml").write_text((REPO / "dlt_project.yml").read_text())
+    env = dict(_env(sandbox_world, sandbox_server), DESTINATION__POSTGRES__CREDENTIALS=postgres_dsn)
+    env["DESTINATION__DUCKDB__CREDENTIALS"] = str(tmp_path / "dev.duckdb")
+    dev = run_cli(
+        ["run", "--pipelines-dir", str(tmp_path / "p"), "--summary-json", "dev.json"], tmp_path, env
+    )
+    prod = run_cli(
+        [
+            "run",
+            "--profile",
+            "prod",
+            "--pipelines-dir",
+            str(tmp_path / "p"),
+            "--summary-json",
+            "prod.json",
+        ],
+        tmp_path,
+        env,
+    )
+    assert dev.returncode == 0, dev.stderr
+    assert prod.returncode == 0, prod.stderr
+    assert json.loads((tmp_path / "dev.json").read_text())["destination"] == "duckdb"
+    assert json.loads((tmp_path / "prod.json").read_text())["destination"] == "postgres"
+    with psycopg2.connect(postgres_dsn) as con:
+        cursor = con.cursor()
+        assert differences(expected_rows(sandbox_world), actual_rows(cursor, "lune")) == []
+        cursor.execute("select count(*) from lune.credit_lines")
+        assert cursor.fetchone()[0] > 0
+
+
+def test_views_are_valid_and_empty_for_an_account_without_orders(tmp_path):
+    from lune_sandbox import SandboxServer, SandboxWorld
+    from tests.support.env import environment
+    from tests.support.loader import Loader
+
+    world = SandboxWorld.generate(seed=8, client_accounts=1, orders_per_account={})
+    loader = Loader(workdir=tmp_path, build_views=True)
+    with (
+        SandboxServer(world, port=0) as server,
+        environment(SOURCES__LUNE__API_KEY=world.api_key, SOURCES__LUNE__BASE_URL=server.base_url),
+    ):
+        summary = loader.run()
+        assert summary.views
+        loader.run()  # and again: the rebuild is idempotent
+    with loader.connect() as con:
+        catalogue = {"stg_lune__bundles", "stg_lune__projects", "stg_lune__client_accounts"}
+        for view in set(summary.views) - catalogue:
+            assert con.execute(f"select count(*) from lune.{view}").fetchone()[0] == 0, view
