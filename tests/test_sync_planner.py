@@ -118,7 +118,23 @@ def test_requests_never_exceed_the_bound_and_every_change_is_seen(open_positions
 
     emitted_ids = {o["id"] for o in emitted}
     assert emitted_ids == {o["id"] for o in newest} | {orders[p]["id"] for p in to_change}
-    new_pages = new // 100 + 1
+    # pages until one ends below the high-water mark minus the 300 s look-back window
+    floor = datetime.fromisoformat(orders[0]["created_at"]) - timedelta(seconds=300)
+    in_window = sum(1 for o in orders if datetime.fromisoformat(o["created_at"]) >= floor)
+    new_pages = (new + in_window) // 100 + 1
     deep = [p + new for p in open_positions if p + new >= new_pages * 100]
     bound = new_pages + (min(max(deep) // 100 + 1 - new_pages, len(deep)) if deep else 0)
     assert client.stats["list_page"] + client.stats["order_fetch"] <= bound
+
+
+def test_summary_reports_the_planners_bound_and_stays_within_it():
+    orders = _world_orders(600)
+    for shallow in range(150, 190, 4):  # ten open orders on page 2
+        orders[shallow]["status"] = "paid"
+    state = AccountState()
+    _sync(ListedOrders(orders), state)
+    client = ListedOrders([_newer_copy(orders[0], 0, 1), *orders])
+    sync, _ = _sync(client, state)
+    # one page of new orders, then one more page reaches every open order (1 < 10 fetches)
+    assert sync.summary.planned_bound == 1 + 1
+    assert client.stats["list_page"] <= sync.summary.planned_bound

@@ -125,6 +125,7 @@ class _ScanPlanner:
         self.strategy = "undecided" if self.open else "none"
         self.scan_bound = 0  # further list pages the scan needs, once decided
         self.fetch_bound = 0  # single-order fetches the alternative needs, once decided
+        self.decision_pages: int | None = None  # pages read when the strategy was decided
 
     def is_new(self, order_id: Any, created: datetime | None) -> bool:
         """True for an order no earlier run has loaded."""
@@ -158,6 +159,7 @@ class _ScanPlanner:
         return last_created >= oldest
 
     def _decide(self) -> None:
+        self.decision_pages = self.pages
         if not self.unseen_open:
             self.strategy = "scan"  # every open order was on the new-order pages
             return
@@ -218,9 +220,13 @@ class AccountSync:
                 position += 1
             yield batch
         self.summary.refresh_strategy = self.planner.strategy
-        self.summary.planned_bound = self.summary.list_pages + min(
-            self.planner.scan_bound, self.planner.fetch_bound
-        )
+        planner = self.planner
+        if planner.decision_pages is None:
+            self.summary.planned_bound = self.summary.list_pages
+        else:
+            self.summary.planned_bound = planner.decision_pages + min(
+                planner.scan_bound, planner.fetch_bound
+            )
         missing = [order_id for order_id in self.old_open if order_id not in self.seen]
         if missing:
             yield from self._fetch(missing)

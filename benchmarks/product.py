@@ -1,0 +1,167 @@
+"""The product, run in-process in a worker: `pipelines.runner.run`, and the reporting views."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from .memory import RssSampler
+
+PIPELINE_NAME = "lune_bench"
+DATASET = "lune"
+# The benchmark measures processing, not Lune's 15 requests/s: the client limiter is off.
+SOURCE_OPTIONS: dict[str, Any] = {"max_requests_per_second": 0}
+
+
+def _options(warehouse: Path, full_refresh: bool = False) -> Any:
+    import dlt
+
+    from pipelines.runner import RunOptions
+
+    return RunOptions(
+        destination=dlt.destinations.duckdb(credentials=str(warehouse / "warehouse.duckdb")),
+        dataset=DATASET,
+        pipeline_name=PIPELINE_NAME,
+        pipelines_dir=str(warehouse / "pipelines"),
+        build_views=False,
+        full_refresh=full_refresh,
+        source_options=dict(SOURCE_OPTIONS),
+    )
+
+
+def _configure(base_url: str, api_key: str) -> None:
+    os.environ["SOURCES__LUNE__API_KEY"] = api_key
+    os.environ["SOURCES__LUNE__BASE_URL"] = base_url
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+
+def warm_imports() -> None:
+    """Imports what a run needs, so the timed section measures the run, not the imports."""
+    import dlt
+    import dlt.destinations.impl.duckdb.factory  # noqa: F401
+
+    import pipelines.runner  # noqa: F401
+
+
+def run_product(
+    base_url: str,
+    api_key: str,
+    warehouse: Path,
+    full_refresh: bool = False,
+    profile_to: Path | None = None,
+) -> dict[str, Any]:
+    """One pipeline run into `warehouse` (a directory kept between runs)."""
+    _configure(base_url, api_key)
+    from pipelines.runner import run
+
+    options = _options(warehouse, full_refresh)
+    profiler = _start_profiler() if profile_to else None
+    with RssSampler() as sampler:
+        started = time.perf_counter()
+        summary = run(options)
+        wall = time.perf_counter() - started
+    if profiler is not None and profile_to is not None:
+        profiler.stop()
+        profile_to.with_suffix(".txt").write_text(
+            profiler.output_text(unicode=False, color=False, show_all=False)
+        )
+        profile_to.with_suffix(".html").write_text(profiler.output_html())
+        profiler.last_session.save(str(profile_to.with_suffix(".pyisession")))
+    requests = sum(v for k, v in summary.requests.items() if k != "retries")
+    orders = summary.orders
+    return {
+        "wall": wall,
+        "orders": sum(orders.values()),
+        "requests": requests,
+        "requests_by_kind": summary.requests,
+        "orders_by_kind": orders,
+        "rows_loaded": summary.rows_loaded,
+        "timings": summary.timings,
+        "phase_peak_rss_mb": sampler.peaks(list(summary.timings.items())),
+        "accounts": summary.accounts,
+        "warehouse_rows": _row_counts(warehouse),
+    }
+
+
+def _start_profiler() -> Any:
+    try:
+        from pyinstrument import Profiler
+    except ImportError:
+        print("pyinstrument is not installed in this venv: running without the profiler")
+        return None
+    profiler = Profiler(interval=0.005)
+    profiler.start()
+    return profiler
+
+
+def _row_counts(warehouse: Path) -> dict[str, int]:
+    import duckdb
+
+    with duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True) as con:
+        return {
+            table: con.execute(f"SELECT count(*) FROM {DATASET}.{table}").fetchone()[0]
+            for table in ("orders", "orders__bundles", "orders__projects", "order_status_history")
+        }
+
+
+def time_views(base_url: str, api_key: str, warehouse: Path, rounds: int = 3) -> dict[str, Any]:
+    """Builds the reporting views with `transforms.build_views(pipeline)` and times each one.
+
+    Each view is read in full (`SELECT *` into Arrow) `rounds` times; the first (cold) and
+    the best time are kept. If `transforms` is missing or fails, says so instead of raising.
+    """
+    _configure(base_url, api_key)
+    try:
+        from transforms import build_views
+    except Exception as e:  # transforms/ not written yet, or broken
+        return {"available": False, "reason": f"import transforms.build_views: {_short(e)}"}
+    import duckdb
+
+    from pipelines.runner import make_pipeline
+
+    pipeline = make_pipeline(_options(warehouse))
+    started = time.perf_counter()
+    try:
+        built = build_views(pipeline)
+    except Exception as e:
+        return {"available": False, "reason": f"build_views(pipeline) failed: {_short(e)}"}
+    build_seconds = time.perf_counter() - started
+    timings: dict[str, dict[str, Any]] = {}
+    with duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True) as con:
+        views = con.execute(
+            "SELECT schema_name, view_name FROM duckdb_views() "
+            "WHERE NOT internal AND schema_name NOT IN ('information_schema', 'pg_catalog') "
+            "ORDER BY schema_name, view_name"
+        ).fetchall()
+        for schema, view in views:
+            seconds: list[float] = []
+            rows = 0
+            error = None
+            for _ in range(rounds):
+                started = time.perf_counter()
+                try:
+                    rows = con.execute(f'SELECT * FROM "{schema}"."{view}"').to_arrow_table()
+                    rows = rows.num_rows
+                except Exception as e:
+                    error = _short(e)
+                    break
+                seconds.append(time.perf_counter() - started)
+            timings[f"{schema}.{view}"] = {
+                "cold": seconds[0] if seconds else None,
+                "best": min(seconds) if seconds else None,
+                "rows": rows,
+                "error": error,
+            }
+    return {
+        "available": True,
+        "built": [str(v) for v in (built or [])],
+        "build_seconds": build_seconds,
+        "views": timings,
+    }
+
+
+def _short(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}".strip()
+    return text if len(text) <= 300 else text[:297] + "..."
