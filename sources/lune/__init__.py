@@ -44,7 +44,7 @@ from .settings import (
     MAX_REQUESTS_PER_SECOND,
     PAGE_SIZE,
 )
-from .sync import AccountState, AccountSummary, AccountSync
+from .sync import AccountState, AccountSummary, AccountSync, SyncBatch
 
 __all__ = ["LuneClient", "RunReport", "lune_source"]
 
@@ -63,6 +63,8 @@ logging.getLogger("dlt").addFilter(_ExpectedArrowHintNotice())
 
 _TIMESTAMP = {"data_type": "timestamp", "timezone": True}
 _MERGE = {"disposition": "merge", "strategy": "delete-insert"}
+# orders per yielded Arrow batch
+BATCH_ORDERS = 2000
 
 
 @dataclass
@@ -256,33 +258,45 @@ def lune_source(
                 lookback_seconds=lookback_seconds,
             )
             report.accounts.append(sync.summary)
+            # Several pages per yield: dlt's per-item overhead dominated at one page per item,
+            # and memory stays bounded by BATCH_ORDERS, not by the account's size.
+            pending = SyncBatch()
             for batch in sync.batches():
-                if batch.orders:
-                    tables = order_tables(account.id, batch.orders, observed_at)
-                    for name, table in zip(
-                        ("orders", "orders__bundles", "orders__projects"), tables, strict=True
-                    ):
-                        yield dlt.mark.with_hints(table, hints[name], create_table_variant=True)
-                if batch.history:
-                    yield dlt.mark.with_hints(
-                        history_table(batch.history),
-                        hints["order_status_history"],
-                        create_table_variant=True,
-                    )
-                if batch.quarantine:
-                    for row in batch.quarantine:
-                        log.warning(
-                            "quarantined a record of account %s: %s", account.id, row["reason"]
-                        )
-                    yield dlt.mark.with_hints(
-                        pa.Table.from_pylist(batch.quarantine, schema=_QUARANTINE_SCHEMA),
-                        hints["quarantined_records"],
-                        create_table_variant=True,
-                    )
+                pending.orders += batch.orders
+                pending.history += batch.history
+                pending.quarantine += batch.quarantine
+                if len(pending.orders) >= BATCH_ORDERS:
+                    yield from _tables(account.id, pending, observed_at, hints)
+                    pending = SyncBatch()
+            yield from _tables(account.id, pending, observed_at, hints)
             state[account.id] = account_state.to_dict()
             log.info("account %s: %s", account.id, sync.summary.to_dict())
 
     return [client_accounts, bundles, projects, orders]
+
+
+def _tables(
+    account_id: str, batch: SyncBatch, observed_at: datetime, hints: dict[str, Any]
+) -> Iterator[TDataItem]:
+    """The Arrow tables of one batch, each marked with its table's hints."""
+    if batch.orders:
+        tables = order_tables(account_id, batch.orders, observed_at)
+        for name, table in zip(
+            ("orders", "orders__bundles", "orders__projects"), tables, strict=True
+        ):
+            yield dlt.mark.with_hints(table, hints[name], create_table_variant=True)
+    if batch.history:
+        yield dlt.mark.with_hints(
+            history_table(batch.history), hints["order_status_history"], create_table_variant=True
+        )
+    if batch.quarantine:
+        for row in batch.quarantine:
+            log.warning("quarantined a record of account %s: %s", account_id, row["reason"])
+        yield dlt.mark.with_hints(
+            pa.Table.from_pylist(batch.quarantine, schema=_QUARANTINE_SCHEMA),
+            hints["quarantined_records"],
+            create_table_variant=True,
+        )
 
 
 def _list_accounts(client: LuneClient) -> list[Account]:
