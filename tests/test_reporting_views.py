@@ -1,344 +1,741 @@
 """The reporting views over a small hand-made fixture, on DuckDB and on a real PostgreSQL.
 
-Every expected figure is worked out by hand below, with the arithmetic visible.
+Every expected figure is worked out by hand below, with the arithmetic visible. The fixture is
+inserted with plain SQL into tables with the loader contract's exact types
+(docs/warehouse-tables.md), the views are built twice (idempotent), and every assertion runs
+on both databases. The session time zone is set to America/New_York so that a view grouping
+by the session's calendar instead of UTC would put o8's retirement (2026-01-01 02:00 UTC) in
+2025 and fail.
 
-Fixture: account A (EUR) and B (USD); bundle bR = carbon_removal (projects pDAC, pBio),
-bundle bX = emissions_reduction (project pFor); project pOdd ("Kelp sinking") is in no bundle
-and in no seed mapping.
-  o1 A complete 2025-03-10: bR 10 t; pDAC 4 t retired (600.00), pBio 6 t retired (400.00);
-     net 1000.00 + commission 100.00 = 1100.00; witnessed retiring->complete on 2025-06-15.
-  o2 A complete 2024-11-20: bX 5 t; pFor 5 t retired (50.00); first seen already complete
-     (no witnessed transition) -> retired_at falls back to 2024-11-20, flagged as estimate.
-  o3 B retiring 2026-02-01: bX 8 t (insufficient inventory); pFor 3 t retired (60.00) +
-     5 t allocated (100.00); witnessed paid->retiring on 2026-03-01.
-  o4 B complete 2026-01-05: no bundle; pOdd 2 t retired (30.00); retiring->complete 2026-01-20.
-  o5 A cancelled 2026-04-01: no lines, yet gross cost 12.00.
-  o6 A complete 2026-05-01: no bundle; pFor 2 t retired (20.00) + 1 t allocated (10.00);
-     retiring->complete 2026-05-10.
-  o7 A placed 2026-06-01: bR 4 t; no projects yet.
+Fixture: account A "Acme" (EUR), account B "Beta" (USD).
+Bundles: bR "Removals" carbon_removal / long_term [pDAC, pBio]; bX "Forests"
+emissions_reduction / short_term [pFor, pIfm, pRef]; bM "Mixed bag", no offset_type [pRef].
+Projects: pDAC direct air capture (Isometric, ISL); pBio biochar (Puro.earth, DEU);
+pFor forest conservation (Verra, PER); pRef reforestation (Gold Standard, FRA);
+pIfm improved forest management (American Carbon Registry, USA); pOdd "Kelp sinking" (no
+registry, NOR, a type no seed maps). pGhost (cookstoves) appears on a line but not in the
+catalogue.
+
+  o1  A complete 2025-03-10  bR 10 t: pDAC 4 t retired 600.00 + pBio 6 t retired 400.00;
+      net 1000.00 + commission 100.00 = gross 1100.00; witnessed retiring->complete 2025-06-15
+  o2  A complete 2024-11-20  bX 5 t: pFor 5 t retired 50.00; first seen already complete
+      (2025-01-02): no witnessed transition -> retired_at = created_at, estimate
+  o3  B retiring 2026-02-01  bX 8 t, insufficient inventory: pFor 3 t retired 60.00 + pRef 5 t
+      allocated 100.00 (bundle says reduction, seed says removal); witnessed paid->retiring
+      2026-03-01
+  o4  B complete 2026-01-05  no bundle: pOdd 2 t retired 30.00 (unmapped) + pIfm 1 t retired
+      12.00 (seed: mixed); net 42.00 + 4.20 = 46.20; witnessed retiring->complete 2026-01-20
+  o5  A cancelled 2026-04-01  no lines, yet gross cost 12.00
+  o6  A complete 2026-05-01  no bundle: pFor 2 t retired 20.00 (" forest CONSERVATION ") +
+      pFor 1 t allocated 10.00; witnessed retiring->complete 2026-05-10
+  o7  A placed 2026-06-01  bR 4 t, no project lines yet
+  o8  B complete 2025-12-20  bM 5 t, quantity 5 but lines 4: pRef 3 t retired 30.00 (bM has
+      no offset_type -> seed: removal, biogenic) + pGhost 1 t retired 5.00; first seen
+      retiring 2025-12-21, witnessed retiring->complete 2026-01-01 02:00 UTC; no certificate
+  o9  A received 2026-07-01  value order: requested 100.00 EUR, no tonnes yet
+  o10 B on_hold 2026-03-15  an unknown status, 2 t
+  o11 A complete 2026-08-01  1 t, no project lines
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
+from typing import Any
 
 import dlt
 import pytest
 
-from transforms import CONTRACT, build_views_with_client
+from transforms import build_views_with_client, create_table_sql
 
-ACCOUNTS = [("A", "Acme", "EUR", "live", "account"), ("B", "Beta", "USD", "live", "client_account")]
+# The fixture reads best as one row per line.
+# fmt: off
+ACCOUNTS = [
+    ("A", "Acme", "EUR", "live", "account"),
+    ("B", "Beta", "USD", "live", "client_account"),
+]
 BUNDLES = [
     ("bR", "Removals", "carbon_removal", "long_term", '["pDAC", "pBio"]'),
-    ("bX", "Forests", "emissions_reduction", "no_storage", '["pFor"]'),
+    ("bX", "Forests", "emissions_reduction", "short_term", '["pFor", "pIfm", "pRef"]'),
+    ("bM", "Mixed bag", None, None, '["pRef"]'),
 ]
+# id, name, project_type, registry_name, registry_link, country_code
 PROJECTS = [
-    ("pDAC", "DAC One", "Direct air capture", "Puro.earth", "ISL"),
-    ("pBio", "Char", "Biochar", "Puro.earth", "DEU"),
-    ("pFor", "Amazon", "Forest Conservation", "Verra", "PER"),
-    ("pOdd", "Kelp", "Kelp sinking", None, "NOR"),
+    ("pDAC", "DAC One", "Direct air capture", "Isometric", None, "ISL"),
+    ("pBio", "Char Works", "Biochar", "Puro.earth", "https://puro.earth/pBio", "DEU"),
+    ("pFor", "Amazon", "Forest Conservation", "Verra", None, "PER"),
+    ("pRef", "Bosque", "Reforestation", "Gold Standard", None, "fra"),  # lower case on purpose
+    ("pIfm", "Appalachia", "Improved forest management", "American Carbon Registry", None, "USA"),
+    ("pOdd", "Kelp", "Kelp sinking", None, None, "NOR"),
 ]
-# id, account, status, currency, quantity, net, commission, gross, created_at, metadata
+ORDER_COLUMNS = [
+    "id", "account_id", "type", "status", "currency", "quantity", "requested_quantity",
+    "requested_value", "offset_cost", "commission", "total_cost", "created_at", "certificate",
+    "metadata",
+]
 ORDERS = [
-    (
-        "o1",
-        "A",
-        "complete",
-        "EUR",
-        "10",
-        "1000.00",
-        "100.00",
-        "1100.00",
-        "2025-03-10",
-        '{"customer_id": "c1"}',
-    ),
-    (
-        "o2",
-        "A",
-        "complete",
-        "EUR",
-        "5",
-        "50.00",
-        "5.00",
-        "55.00",
-        "2024-11-20",
-        '{"customer_id": "c1"}',
-    ),
-    ("o3", "B", "retiring", "USD", "8", "160.00", "16.00", "176.00", "2026-02-01", "{}"),
-    ("o4", "B", "complete", "USD", "2", "30.00", "3.00", "33.00", "2026-01-05", "{}"),
-    ("o5", "A", "cancelled", "EUR", "1", "10.00", "2.00", "12.00", "2026-04-01", "{}"),
-    ("o6", "A", "complete", "EUR", "3", "30.00", "3.00", "33.00", "2026-05-01", "{}"),
-    ("o7", "A", "placed", "EUR", "4", "40.00", "4.00", "44.00", "2026-06-01", "{}"),
+    ("o1", "A", "quantity", "complete", "EUR", "10", "10", None, "1000.00", "100.00", "1100.00",
+     "2025-03-10T09:00:00+00:00", "https://c/o1", '{"customer_id": "c1", "team": "ops"}'),
+    ("o2", "A", "quantity", "complete", "EUR", "5", "5", None, "50.00", "5.00", "55.00",
+     "2024-11-20T09:00:00+00:00", "https://c/o2", '{"customer_id": "c1"}'),
+    ("o3", "B", "quantity", "retiring", "USD", "8", "8", None, "160.00", "16.00", "176.00",
+     "2026-02-01T09:00:00+00:00", None, '{"team": "ops"}'),
+    ("o4", "B", "quantity", "complete", "USD", "3", "3", None, "42.00", "4.20", "46.20",
+     "2026-01-05T09:00:00+00:00", "https://c/o4", "{}"),
+    ("o5", "A", "quantity", "cancelled", "EUR", "1", "1", None, "10.00", "2.00", "12.00",
+     "2026-04-01T09:00:00+00:00", None, "{}"),
+    ("o6", "A", "quantity", "complete", "EUR", "3", "3", None, "30.00", "3.00", "33.00",
+     "2026-05-01T09:00:00+00:00", "https://c/o6", "{}"),
+    ("o7", "A", "quantity", "placed", "EUR", "4", "4", None, "40.00", "4.00", "44.00",
+     "2026-06-01T09:00:00+00:00", None, '{"customer_id": "c2"}'),
+    ("o8", "B", "quantity", "complete", "USD", "5", "5", None, "35.00", "3.50", "38.50",
+     "2025-12-20T09:00:00+00:00", None, "{}"),
+    ("o9", "A", "value", "received", "EUR", None, None, "100.00", None, None, None,
+     "2026-07-01T09:00:00+00:00", None, '{"customer_id": "c2"}'),
+    ("o10", "B", "quantity", "on_hold", "USD", "2", "2", None, "20.00", "2.00", "22.00",
+     "2026-03-15T09:00:00+00:00", None, None),
+    ("o11", "A", "quantity", "complete", "EUR", "1", "1", None, "10.00", "1.00", "11.00",
+     "2026-08-01T09:00:00+00:00", "https://c/o11", "{}"),
 ]
-# account, order, idx, bundle, quantity, net cost, insufficient
+# account, order, idx, bundle, name, quantity, net cost, insufficient inventory
 BUNDLE_LINES = [
-    ("A", "o1", 0, "bR", "10", "1000.00", False),
-    ("A", "o2", 0, "bX", "5", "50.00", False),
-    ("B", "o3", 0, "bX", "8", "160.00", True),
-    ("A", "o7", 0, "bR", "4", "40.00", False),
+    ("A", "o1", 0, "bR", "Removals", "10", "1000.00", False),
+    ("A", "o2", 0, "bX", "Forests", "5", "50.00", False),
+    ("B", "o3", 0, "bX", "Forests", "8", "160.00", True),
+    ("A", "o7", 0, "bR", "Removals", "4", "40.00", False),
+    ("B", "o8", 0, "bM", "Mixed bag", "5", "35.00", False),
 ]
-# account, order, idx, project, type, quantity, net cost, status
+# account, order, idx, project, name, type, quantity, net cost, status
 PROJECT_LINES = [
-    ("A", "o1", 0, "pDAC", "Direct air capture", "4", "600.00", "retired"),
-    ("A", "o1", 1, "pBio", "Biochar", "6", "400.00", "retired"),
-    ("A", "o2", 0, "pFor", "Forest conservation", "5", "50.00", "retired"),
-    ("B", "o3", 0, "pFor", "Forest conservation", "3", "60.00", "retired"),
-    ("B", "o3", 1, "pFor", "Forest conservation", "5", "100.00", "allocated"),
-    ("B", "o4", 0, "pOdd", "Kelp sinking", "2", "30.00", "retired"),
-    ("A", "o6", 0, "pFor", " forest CONSERVATION ", "2", "20.00", "retired"),
-    ("A", "o6", 1, "pFor", "Forest conservation", "1", "10.00", "allocated"),
+    ("A", "o1", 0, "pDAC", "DAC One", "Direct air capture", "4", "600.00", "retired"),
+    ("A", "o1", 1, "pBio", "Char Works", "Biochar", "6", "400.00", "retired"),
+    ("A", "o2", 0, "pFor", "Amazon", "Forest conservation", "5", "50.00", "retired"),
+    ("B", "o3", 0, "pFor", "Amazon", "Forest conservation", "3", "60.00", "retired"),
+    ("B", "o3", 1, "pRef", "Bosque", "Reforestation", "5", "100.00", "allocated"),
+    ("B", "o4", 0, "pOdd", "Kelp", "Kelp sinking", "2", "30.00", "retired"),
+    ("B", "o4", 1, "pIfm", "Appalachia", "Improved Forest Management", "1", "12.00", "retired"),
+    ("A", "o6", 0, "pFor", "Amazon", " forest CONSERVATION ", "2", "20.00", "retired"),
+    ("A", "o6", 1, "pFor", "Amazon", "Forest conservation", "1", "10.00", "allocated"),
+    ("B", "o8", 0, "pRef", "Bosque", "Reforestation", "3", "30.00", "retired"),
+    ("B", "o8", 1, "pGhost", "Stoves", "Cookstoves", "1", "5.00", "retired"),
 ]
-# account, order, status, previous status, observed at, order created at
+# account, order, status, previous status, observed at
 HISTORY = [
-    ("A", "o1", "placed", None, "2025-03-10", "2025-03-10"),
-    ("A", "o1", "complete", "retiring", "2025-06-15", "2025-03-10"),
-    ("A", "o2", "complete", None, "2025-01-02", "2024-11-20"),
-    ("B", "o3", "retiring", "paid", "2026-03-01", "2026-02-01"),
-    ("B", "o4", "complete", "retiring", "2026-01-20", "2026-01-05"),
-    ("A", "o5", "cancelled", None, "2026-04-02", "2026-04-01"),
-    ("A", "o6", "complete", "retiring", "2026-05-10", "2026-05-01"),
-    ("A", "o7", "placed", None, "2026-06-02", "2026-06-01"),
+    ("A", "o1", "placed", None, "2025-03-10T10:00:00+00:00"),
+    ("A", "o1", "complete", "retiring", "2025-06-15T10:00:00+00:00"),
+    ("A", "o2", "complete", None, "2025-01-02T10:00:00+00:00"),
+    ("B", "o3", "paid", None, "2026-02-02T10:00:00+00:00"),
+    ("B", "o3", "retiring", "paid", "2026-03-01T10:00:00+00:00"),
+    ("B", "o4", "complete", "retiring", "2026-01-20T10:00:00+00:00"),
+    ("A", "o5", "cancelled", None, "2026-04-02T10:00:00+00:00"),
+    ("A", "o6", "complete", "retiring", "2026-05-10T10:00:00+00:00"),
+    ("A", "o7", "placed", None, "2026-06-02T10:00:00+00:00"),
+    ("B", "o8", "retiring", None, "2025-12-21T10:00:00+00:00"),
+    ("B", "o8", "complete", "retiring", "2026-01-01T02:00:00+00:00"),
+    ("A", "o9", "received", None, "2026-07-02T10:00:00+00:00"),
+    ("B", "o10", "on_hold", None, "2026-03-16T10:00:00+00:00"),
+    ("A", "o11", "complete", "placed", "2026-08-02T10:00:00+00:00"),
 ]
+QUARANTINED = [
+    ("A", "/v1/orders", "oQ", 'quantity "12,5" is not a decimal', "{}",
+     "2026-08-03T10:00:00+00:00", "1"),
+]
+# fmt: on
+
+CREATED = {o[0]: o[11] for o in ORDERS}
+ALL_TABLES = (
+    "orders",
+    "orders__bundles",
+    "orders__projects",
+    "order_status_history",
+    "client_accounts",
+    "bundles",
+    "projects",
+    "quarantined_records",
+)
 
 
-def _insert(client, table, columns, rows):
+def ts(text: str) -> datetime:
+    """An ISO timestamp as an aware UTC datetime (compares equal across time zones)."""
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def insert(client: Any, table: str, columns: list[str], rows: list[tuple]) -> None:
     name = client.make_qualified_table_name(table)
     sql = f"insert into {name} ({', '.join(columns)}) values ({', '.join(['%s'] * len(columns))})"
     for row in rows:
         client.execute_sql(sql, *row)
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def views(request, tmp_path):
-    if request.param == "duckdb":
-        destination = dlt.destinations.duckdb(credentials=str(tmp_path / "views.duckdb"))
-    else:
-        destination = dlt.destinations.postgres(credentials=request.getfixturevalue("postgres_dsn"))
-    pipeline = dlt.pipeline(
-        pipeline_name=f"views_{request.param}",
-        destination=destination,
-        dataset_name=f"rpt_{tmp_path.name[-12:]}".replace("-", "_").lower(),
-        pipelines_dir=str(tmp_path / "p"),
-    )
-    with pipeline.sql_client() as client:
+def create_contract_tables(client: Any, dialect: str, tables: tuple[str, ...] = ALL_TABLES):
+    if not client.has_dataset():
         client.create_dataset()
-        for table, columns in CONTRACT.items():
-            spec = ", ".join(f"{c} {t}" for c, t in columns.items())
-            client.execute_sql(f"create table {client.make_qualified_table_name(table)} ({spec})")
-        _insert(client, "client_accounts", ["id", "name", "currency", "type", "scope"], ACCOUNTS)
-        _insert(
-            client,
-            "bundles",
-            ["id", "name", "offset_type", "carbon_permanence", "project_ids"],
-            BUNDLES,
+    for table in tables:
+        client.execute_sql(
+            create_table_sql(table, client.make_qualified_table_name(table), dialect)
         )
-        _insert(
-            client,
-            "projects",
-            ["id", "name", "project_type", "registry_name", "country_code"],
-            PROJECTS,
-        )
-        _insert(
-            client,
-            "orders",
-            [
-                "id",
-                "account_id",
-                "status",
-                "currency",
-                "quantity",
-                "offset_cost",
-                "commission",
-                "total_cost",
-                "created_at",
-                "metadata",
-            ],
-            [(*o[:8], o[8] + "T00:00:00+00:00", o[9]) for o in ORDERS],
-        )
-        _insert(
-            client,
-            "orders__bundles",
-            [
-                "account_id",
-                "order_id",
-                "line_idx",
-                "bundle_id",
-                "quantity",
-                "offset_cost",
-                "insufficient_available_quantity",
-            ],
-            BUNDLE_LINES,
-        )
-        _insert(
-            client,
-            "orders__projects",
-            [
-                "account_id",
-                "order_id",
-                "line_idx",
-                "project_id",
-                "project_type",
-                "quantity",
-                "offset_cost",
-                "status",
-            ],
-            PROJECT_LINES,
-        )
-        _insert(
-            client,
-            "order_status_history",
-            [
-                "account_id",
-                "order_id",
-                "status",
-                "previous_status",
-                "observed_at",
-                "order_created_at",
-            ],
-            [(*h[:4], h[4] + "T00:00:00+00:00", h[5] + "T00:00:00+00:00") for h in HISTORY],
-        )
-        built = build_views_with_client(client)
-        built_again = build_views_with_client(client)  # idempotent
 
-        def rows(view: str, order_by: str, columns: str) -> list[tuple]:
-            return [
-                tuple(r)
-                for r in client.execute_sql(
-                    f"select {columns} from {client.make_qualified_table_name(view)} "
-                    f"order by {order_by}"
-                )
-            ]
 
+def load_fixture(client: Any) -> None:
+    insert(client, "client_accounts", ["id", "name", "currency", "type", "scope"], ACCOUNTS)
+    insert(
+        client,
+        "bundles",
+        ["id", "name", "offset_type", "carbon_permanence", "project_ids"],
+        BUNDLES,
+    )
+    insert(
+        client,
+        "projects",
+        ["id", "name", "project_type", "registry_name", "registry_link", "country_code"],
+        PROJECTS,
+    )
+    insert(client, "orders", ORDER_COLUMNS, ORDERS)
+    insert(
+        client,
+        "orders__bundles",
+        [
+            "account_id",
+            "order_id",
+            "line_idx",
+            "bundle_id",
+            "bundle_name",
+            "quantity",
+            "offset_cost",
+            "insufficient_available_quantity",
+        ],
+        BUNDLE_LINES,
+    )
+    insert(
+        client,
+        "orders__projects",
+        [
+            "account_id",
+            "order_id",
+            "line_idx",
+            "project_id",
+            "project_name",
+            "project_type",
+            "quantity",
+            "offset_cost",
+            "status",
+        ],
+        PROJECT_LINES,
+    )
+    insert(
+        client,
+        "order_status_history",
+        ["account_id", "order_id", "status", "previous_status", "observed_at", "order_created_at"],
+        [(*h, CREATED[h[1]]) for h in HISTORY],
+    )
+    insert(
+        client,
+        "quarantined_records",
+        ["account_id", "endpoint", "record_id", "reason", "payload", "observed_at", "load_id"],
+        QUARANTINED,
+    )
+
+
+def make_pipeline(backend: str, folder: Any, dataset: str, dsn: str | None = None) -> Any:
+    if backend == "duckdb":
+        destination = dlt.destinations.duckdb(credentials=str(folder / "views.duckdb"))
+    else:
+        destination = dlt.destinations.postgres(credentials=dsn)
+    return dlt.pipeline(
+        pipeline_name=f"views_{backend}_{dataset}",
+        destination=destination,
+        dataset_name=dataset,
+        pipelines_dir=str(folder / "pipelines"),
+    )
+
+
+Rows = Callable[..., list[dict[str, Any]]]
+
+
+def row_reader(client: Any) -> Rows:
+    def rows(view: str, order_by: str = "1", where: str = "true") -> list[dict[str, Any]]:
+        sql = (
+            f"select * from {client.make_qualified_table_name(view)} "
+            f"where {where} order by {order_by}"
+        )
+        with client.execute_query(sql) as cursor:
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+    return rows
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def views(request, tmp_path_factory) -> Iterator[Rows]:
+    backend = request.param
+    dsn = request.getfixturevalue("postgres_dsn") if backend == "postgres" else None
+    folder = tmp_path_factory.mktemp(f"views_{backend}")
+    pipeline = make_pipeline(backend, folder, "rpt_fixture", dsn)
+    with pipeline.sql_client() as client:
+        client.execute_sql("drop schema if exists rpt_fixture cascade")
+        create_contract_tables(client, backend)
+        load_fixture(client)
+        built = build_views_with_client(client, backend, "rpt_fixture")
+        built_again = build_views_with_client(client, backend, "rpt_fixture")  # idempotent
         assert built == built_again
-        yield rows
+        client.execute_sql("set TimeZone = 'America/New_York'")
+        yield row_reader(client)
 
 
-def test_credit_lines_classify_and_date_each_retired_credit(views):
-    got = views(
-        "credit_lines",
-        "order_id, line_idx",
-        "order_id, line_idx, mechanism, mechanism_source, sink, is_eu_host, reporting_year, "
+def by(rows: list[dict[str, Any]], *keys: str) -> dict[Any, dict[str, Any]]:
+    return {tuple(r[k] for k in keys) if len(keys) > 1 else r[keys[0]]: r for r in rows}
+
+
+def pick(row: dict[str, Any], *columns: str) -> tuple:
+    return tuple(row[c] for c in columns)
+
+
+def test_credit_lines_classify_and_date_every_line(views):
+    got = by(views("credit_lines", "order_id, line_idx"), "order_id", "line_idx")
+    columns = (
+        "mechanism",
+        "mechanism_source",
+        "removal_sink",
+        "registry_label",
+        "is_eu_host",
+        "bundle_id",
+        "retired_at",
+        "retired_at_source",
         "retired_at_is_estimate",
-    )
-    assert got == [
-        ("o1", 0, "removal", "bundle_offset_type", "technological", False, 2025, False),
-        ("o1", 1, "removal", "bundle_offset_type", "hybrid", True, 2025, False),  # DEU is EU
-        ("o2", 0, "reduction", "bundle_offset_type", "nature", False, 2024, True),  # fallback
-        ("o3", 0, "reduction", "bundle_offset_type", "nature", False, 2026, False),
-        ("o3", 1, "reduction", "bundle_offset_type", "nature", False, None, None),  # allocated
-        ("o4", 0, "unclassified", "unmapped", None, False, 2026, False),
-        # o6 has no bundle: the seed maps " forest CONSERVATION " after lower(trim())
-        ("o6", 0, "reduction", "project_type_seed", "nature", False, 2026, False),
-        ("o6", 1, "reduction", "project_type_seed", "nature", False, None, None),
-    ]
-
-
-def test_esrs_summary_per_year_with_prior_year(views):
-    got = views(
-        "esrs_e1_7_summary",
         "reporting_year",
-        "reporting_year, retired_tonnes, planned_future_retirement_tonnes, removal_pct, "
-        "reduction_pct, technological_share_of_removal_pct, eu_host_pct, unclassified_pct, "
-        "registry_shares, prior_year_retired_tonnes",
     )
-    assert [r[0] for r in got] == [2024, 2025, 2026]
-    y2024, y2025, y2026 = got
-    assert D(y2024[1]) == D("5")  # o2
-    assert D(y2025[1]) == D("4") + D("6")  # o1 pDAC + pBio
-    assert D(y2026[1]) == D("3") + D("2") + D("2")  # o3 + o4 + o6
-    assert y2024[2] is None and y2025[2] is None  # planned retirements only on the current year
-    assert D(y2026[2]) == (D("8") - D("3")) + (D("4") - D("0"))  # o3 + o7 still to retire
-    assert float(y2025[3]) == 100.0 and float(y2025[5]) == 100.0  # DAC + biochar: removal, tech
-    assert float(y2025[6]) == 60.0  # 6 of 10 t hosted in Germany
-    assert float(y2026[4]) == round(100 * 5 / 7, 2)  # o3 3 t + o6 2 t reduction
-    assert float(y2026[7]) == round(100 * 2 / 7, 2)  # o4 unclassified
-    assert y2026[8] == "Verra 71.4%; unknown 28.6%"
-    assert D(y2026[9]) == D("10")  # prior year beside it
+    complete_o1 = ts("2025-06-15T10:00:00+00:00")
+    # fmt: off
+    expected = {
+        ("o1", 0): ("removal", "bundle_offset_type", "technological", "Isometric", False, "bR",
+                    complete_o1, "witnessed_complete", False, 2025),
+        ("o1", 1): ("removal", "bundle_offset_type", "hybrid", "Puro.earth", True, "bR",
+                    complete_o1, "witnessed_complete", False, 2025),  # DEU is in the EU
+        # first seen already complete: falls back to the order's created_at, flagged
+        ("o2", 0): ("reduction", "bundle_offset_type", None, "Verra", False, "bX",
+                    ts(CREATED["o2"]), "order_created_at", True, 2024),
+        # still retiring: the witnessed move into `retiring` dates the retired line
+        ("o3", 0): ("reduction", "bundle_offset_type", None, "Verra", False, "bX",
+                    ts("2026-03-01T10:00:00+00:00"), "witnessed_retiring", False, 2026),
+        # the bundle's offset_type wins over the seed (reforestation = removal); not retired
+        ("o3", 1): ("reduction", "bundle_offset_type", None, "Gold Standard", True, "bX",
+                    None, None, None, None),
+        ("o4", 0): ("unclassified", "unmapped", None, "Not certified", False, None,
+                    ts("2026-01-20T10:00:00+00:00"), "witnessed_complete", False, 2026),
+        ("o4", 1): ("mixed", "project_type_seed", None, "American Carbon Registry", False, None,
+                    ts("2026-01-20T10:00:00+00:00"), "witnessed_complete", False, 2026),
+        # no bundle: the seed maps " forest CONSERVATION " after lower(trim())
+        ("o6", 0): ("reduction", "project_type_seed", None, "Verra", False, None,
+                    ts("2026-05-10T10:00:00+00:00"), "witnessed_complete", False, 2026),
+        ("o6", 1): ("reduction", "project_type_seed", None, "Verra", False, None,
+                    None, None, None, None),
+        # bM has no offset_type: the seed classifies; 02:00 UTC on 1 Jan is 2026 (UTC year)
+        ("o8", 0): ("removal", "project_type_seed", "biogenic", "Gold Standard", True, "bM",
+                    ts("2026-01-01T02:00:00+00:00"), "witnessed_complete", False, 2026),
+        # pGhost is in no bundle and not in the catalogue: host country unknown (null)
+        ("o8", 1): ("reduction", "project_type_seed", None, "Unknown project", None, None,
+                    ts("2026-01-01T02:00:00+00:00"), "witnessed_complete", False, 2026),
+    }
+    # fmt: on
+    assert {k: pick(r, *columns) for k, r in got.items()} == expected
+    assert got[("o3", 1)]["seed_mechanism"] == "removal"
+    assert got[("o3", 1)]["bundle_mechanism"] == "reduction"
+    assert got[("o1", 0)]["carbon_permanence"] == "long_term"
+    assert got[("o1", 0)]["currency"] == "EUR" and got[("o3", 0)]["currency"] == "USD"
+    # not derivable from Lune's API: unknown, never invented
+    unknowns = {(r["vintage"], r["corresponding_adjustment"], r["ccp_label"]) for r in got.values()}
+    assert unknowns == {(None, None, None)}
 
 
-def test_retirements_monthly_never_mix_currencies(views):
-    got = views(
-        "retirements_monthly",
-        "account_id, retirement_month",
-        "account_id, cast(retirement_month as text), currency, retired_tonnes, removal_tonnes, "
-        "net_spend, average_net_price_per_tonne, cumulative_retired_tonnes",
+def test_order_details_amounts_prices_and_tonnes(views):
+    got = by(views("order_details", "order_id"), "order_id")
+    columns = (
+        "status",
+        "is_void",
+        "is_open",
+        "currency",
+        "contracted_tonnes",
+        "net_price_per_tonne",
+        "gross_price_per_tonne",
+        "retired_tonnes",
+        "allocated_tonnes",
+        "unretired_tonnes",
+        "customer_id",
+        "account_name",
     )
-    assert [(r[0], r[1], r[2]) for r in got] == [
-        ("A", "2024-11-01", "EUR"),
-        ("A", "2025-06-01", "EUR"),
-        ("A", "2026-05-01", "EUR"),
-        ("B", "2026-01-01", "USD"),
-        ("B", "2026-03-01", "USD"),
+    # fmt: off
+    expected = {
+        "o1": ("complete", False, False, "EUR", D(10), D("1000.00") / 10, D("1100.00") / 10,
+               D(4) + D(6), D(0), D(10) - (D(4) + D(6)), "c1", "Acme"),
+        "o2": ("complete", False, False, "EUR", D(5), D("50.00") / 5, D("55.00") / 5,
+               D(5), D(0), D(0), "c1", "Acme"),
+        "o3": ("retiring", False, True, "USD", D(8), D("160.00") / 8, D("176.00") / 8,
+               D(3), D(5), D(8) - D(3), None, "Beta"),
+        "o4": ("complete", False, False, "USD", D(3), D("42.00") / 3, D("46.20") / 3,
+               D(2) + D(1), D(0), D(0), None, "Beta"),
+        # voided: nothing left to retire
+        "o5": ("cancelled", True, False, "EUR", D(1), D("10.00") / 1, D("12.00") / 1,
+               D(0), D(0), D(0), None, "Acme"),
+        "o6": ("complete", False, False, "EUR", D(3), D("30.00") / 3, D("33.00") / 3,
+               D(2), D(1), D(3) - D(2), None, "Acme"),
+        "o7": ("placed", False, True, "EUR", D(4), D("40.00") / 4, D("44.00") / 4,
+               D(0), D(0), D(4), "c2", "Acme"),
+        "o8": ("complete", False, False, "USD", D(5), D("35.00") / 5, D("38.50") / 5,
+               D(3) + D(1), D(0), D(5) - D(4), None, "Beta"),
+        # a value order before placement has no tonnes: no price per tonne either
+        "o9": ("received", False, True, "EUR", None, None, None, D(0), D(0), D(0), "c2", "Acme"),
+        # an unknown status counts as open; metadata null -> no customer
+        "o10": ("on_hold", False, True, "USD", D(2), D("20.00") / 2, D("22.00") / 2,
+                D(0), D(0), D(2), None, "Beta"),
+        "o11": ("complete", False, False, "EUR", D(1), D("10.00") / 1, D("11.00") / 1,
+                D(0), D(0), D(1), None, "Acme"),
+    }
+    # fmt: on
+    assert {k: pick(r, *columns) for k, r in got.items()} == expected
+    o1 = got["o1"]
+    assert (o1["net_cost"], o1["commission"], o1["gross_cost"]) == (
+        D("1000.00"),
+        D("100.00"),
+        D("1000.00") + D("100.00"),
+    )
+    assert (got["o9"]["requested_value"], got["o9"]["order_type"]) == (D("100.00"), "value")
+    assert got["o1"]["certificate_url"] == "https://c/o1"
+
+
+def test_retirements_monthly_per_account_month_and_currency(views):
+    got = views("retirements_monthly", "account_id, retirement_month")
+    columns = (
+        "account_id",
+        "retirement_month",
+        "currency",
+        "retired_tonnes",
+        "removal_tonnes",
+        "reduction_tonnes",
+        "mixed_tonnes",
+        "unclassified_tonnes",
+        "estimated_date_tonnes",
+        "net_spend",
+        "average_net_price_per_tonne",
+        "cumulative_retired_tonnes",
+        "cumulative_net_spend",
+    )
+    # fmt: off
+    assert [pick(r, *columns) for r in got] == [
+        # o2, dated by its created_at (estimate)
+        ("A", date(2024, 11, 1), "EUR", D(5), D(0), D(5), D(0), D(0), D(5),
+         D("50.00"), D("50.00") / 5, D(5), D("50.00")),
+        # o1: DAC 4 t + biochar 6 t
+        ("A", date(2025, 6, 1), "EUR", D(4) + D(6), D(10), D(0), D(0), D(0), D(0),
+         D("600.00") + D("400.00"), D("1000.00") / 10, D(5) + D(10), D("50.00") + D("1000.00")),
+        # o6 line 0
+        ("A", date(2026, 5, 1), "EUR", D(2), D(0), D(2), D(0), D(0), D(0),
+         D("20.00"), D("20.00") / 2, D(15) + D(2), D("1050.00") + D("20.00")),
+        # o4 (kelp 2 t unclassified + IFM 1 t mixed) + o8 (reforestation 3 t + stoves 1 t)
+        ("B", date(2026, 1, 1), "USD", D(2) + D(1) + D(3) + D(1), D(3), D(1), D(1), D(2), D(0),
+         D("30.00") + D("12.00") + D("30.00") + D("5.00"), D("77.00") / 7, D(7), D("77.00")),
+        # o3 line 0
+        ("B", date(2026, 3, 1), "USD", D(3), D(0), D(3), D(0), D(0), D(0),
+         D("60.00"), D("60.00") / 3, D(7) + D(3), D("77.00") + D("60.00")),
     ]
-    a_2025 = got[1]
-    assert D(a_2025[3]) == D("10") and D(a_2025[4]) == D("10")
-    assert D(a_2025[5]) == D("600.00") + D("400.00")
-    assert D(a_2025[6]) == D("1000.00") / D("10")
-    assert [D(r[7]) for r in got] == [
-        D("5"),
-        D("5") + D("10"),
-        D("15") + D("2"),
-        D("2"),
-        D("2") + D("3"),
+    # fmt: on
+
+
+def test_esrs_e1_7_summary_per_year_with_prior_year(views):
+    got = by(views("esrs_e1_7_summary", "reporting_year"), "reporting_year")
+    assert list(got) == [2024, 2025, 2026]
+    y2024, y2025, y2026 = got[2024], got[2025], got[2026]
+
+    # retired in the year (ESRS "cancelled")
+    assert y2024["retired_tonnes"] == D(5)  # o2
+    assert y2025["retired_tonnes"] == D(4) + D(6)  # o1
+    assert y2026["retired_tonnes"] == D(3) + D(2) + D(1) + D(2) + D(3) + D(1)  # o3 o4 o4 o6 o8 o8
+
+    # planned: contracted by the year's end, not retired by then (voided orders excluded)
+    assert y2024["planned_future_retirement_tonnes"] == D(0)  # o2 retired in 2024
+    # o8: contracted in 2025, retired in 2026
+    assert y2025["planned_future_retirement_tonnes"] == D(3) + D(1)
+    # open now: o3 (8 - 3) + o7 4 + o9 (no tonnes yet) 0 + o10 2
+    assert y2026["planned_future_retirement_tonnes"] == (D(8) - D(3)) + D(4) + D(0) + D(2)
+
+    # fmt: off
+    # shares of the year's retired tonnes, 2 decimals
+    assert pick(y2024, "removal_pct", "reduction_pct", "mixed_pct", "unclassified_pct") == (
+        D("0.00"), D("100.00"), D("0.00"), D("0.00"))
+    assert pick(y2025, "removal_pct", "reduction_pct", "eu_host_pct") == (
+        D("100.00"), D("0.00"), D("60.00"))  # pBio 6 of 10 t hosted in Germany
+    assert pick(y2026, "removal_tonnes", "reduction_tonnes", "mixed_tonnes",
+                "unclassified_tonnes") == (D(3), D(3) + D(2) + D(1), D(1), D(2))
+    assert pick(y2026, "removal_pct", "reduction_pct", "mixed_pct", "unclassified_pct") == (
+        D("25.00"),  # 100 * 3 / 12
+        D("50.00"),  # 100 * 6 / 12
+        D("8.33"),  # 100 * 1 / 12 = 8.333
+        D("16.67"),  # 100 * 2 / 12 = 16.667
+    )
+    assert y2026["eu_host_pct"] == D("25.00")  # o8 pRef 3 t in France, 100 * 3 / 12
+
+    # removal sinks, as shares of removal tonnes
+    sinks = ("biogenic_removal_pct", "technological_removal_pct", "hybrid_removal_pct",
+             "unknown_sink_removal_pct")
+    assert pick(y2024, *sinks) == (None, None, None, None)  # no removals in 2024
+    assert pick(y2025, *sinks) == (D("0.00"), D("40.00"), D("60.00"), D("0.00"))  # DAC 4, char 6
+    assert pick(y2026, *sinks) == (D("100.00"), D("0.00"), D("0.00"), D("0.00"))  # o8 pRef
+
+    assert y2024["registry_shares"] == "Verra 100.00%"
+    assert y2025["registry_shares"] == "Puro.earth 60.00%; Isometric 40.00%"
+    assert y2026["registry_shares"] == (
+        "Verra 41.67%; Gold Standard 25.00%; Not certified 16.67%; "  # 5/12, 3/12, 2/12 (kelp)
+        "American Carbon Registry 8.33%; Unknown project 8.33%"  # 1/12 IFM, 1/12 pGhost
+    )
+    assert pick(y2024, "estimated_date_tonnes", "corresponding_adjustment_pct") == (D(5), None)
+
+    # prior year beside it
+    assert pick(y2024, "prior_year_retired_tonnes", "prior_year_removal_pct") == (None, None)
+    assert pick(
+        y2026,
+        "prior_year_retired_tonnes",
+        "prior_year_planned_future_retirement_tonnes",
+        "prior_year_removal_pct",
+        "prior_year_reduction_pct",
+        "prior_year_eu_host_pct",
+    ) == (D(10), D(4), D("100.00"), D("0.00"), D("60.00"))
+    # fmt: on
+
+
+def test_esrs_e1_7_registry_shares(views):
+    got = views("esrs_e1_7_registry_shares", "reporting_year, registry_label")
+    columns = ("reporting_year", "registry_label", "retired_tonnes", "share_pct")
+    assert [pick(r, *columns) for r in got] == [
+        (2024, "Verra", D(5), D("100.00")),
+        (2025, "Isometric", D(4), D("40.00")),
+        (2025, "Puro.earth", D(6), D("60.00")),
+        (2026, "American Carbon Registry", D(1), D("8.33")),
+        (2026, "Gold Standard", D(3), D("25.00")),
+        (2026, "Not certified", D(2), D("16.67")),
+        (2026, "Unknown project", D(1), D("8.33")),
+        (2026, "Verra", D(3) + D(2), D("41.67")),
     ]
+
+
+def test_portfolio_mix_by_type_mechanism_permanence_registry_country_bundle(views):
+    key = (
+        "project_type",
+        "mechanism",
+        "removal_sink",
+        "carbon_permanence",
+        "registry_label",
+        "country_code",
+        "bundle_name",
+        "currency",
+    )
+    figures = (
+        "contracted_tonnes",
+        "retired_tonnes",
+        "allocated_tonnes",
+        "net_spend",
+        "retired_net_spend",
+        "order_count",
+        "line_count",
+    )
+    got = sorted(
+        (pick(r, *key) + pick(r, *figures) for r in views("portfolio_mix")),
+        key=lambda r: tuple("" if v is None else str(v) for v in r),
+    )
+    # fmt: off
+    assert got == [
+        ("biochar", "removal", "hybrid", "long_term", "Puro.earth", "DEU", "Removals", "EUR",
+         D(6), D(6), D(0), D("400.00"), D("400.00"), 1, 1),
+        ("cookstoves", "reduction", None, None, "Unknown project", None, None, "USD",
+         D(1), D(1), D(0), D("5.00"), D("5.00"), 1, 1),
+        ("direct air capture", "removal", "technological", "long_term", "Isometric", "ISL",
+         "Removals", "EUR", D(4), D(4), D(0), D("600.00"), D("600.00"), 1, 1),
+        # o6: 2 t retired + 1 t allocated, no bundle
+        ("forest conservation", "reduction", None, None, "Verra", "PER", None, "EUR",
+         D(2) + D(1), D(2), D(1), D("20.00") + D("10.00"), D("20.00"), 1, 2),
+        ("forest conservation", "reduction", None, "short_term", "Verra", "PER", "Forests", "EUR",
+         D(5), D(5), D(0), D("50.00"), D("50.00"), 1, 1),
+        # same projects in USD: a row of its own, money never added across currencies
+        ("forest conservation", "reduction", None, "short_term", "Verra", "PER", "Forests", "USD",
+         D(3), D(3), D(0), D("60.00"), D("60.00"), 1, 1),
+        ("improved forest management", "mixed", None, None, "American Carbon Registry", "USA",
+         None, "USD", D(1), D(1), D(0), D("12.00"), D("12.00"), 1, 1),
+        ("kelp sinking", "unclassified", None, None, "Not certified", "NOR", None, "USD",
+         D(2), D(2), D(0), D("30.00"), D("30.00"), 1, 1),
+        ("reforestation", "reduction", None, "short_term", "Gold Standard", "FRA", "Forests",
+         "USD", D(5), D(0), D(5), D("100.00"), D("0.00"), 1, 1),
+        ("reforestation", "removal", "biogenic", None, "Gold Standard", "FRA", "Mixed bag", "USD",
+         D(3), D(3), D(0), D("30.00"), D("30.00"), 1, 1),
+    ]
+    # fmt: on
+    # every line of a non-voided order is somewhere: o1 10 + o2 5 + o3 8 + o4 3 + o6 3 + o8 4
+    assert sum(r[8] for r in got) == D(10) + D(5) + D(8) + D(3) + D(3) + D(4)
 
 
 def test_open_commitments(views):
-    got = views(
-        "open_commitments",
-        "order_id",
-        "order_id, contracted_tonnes, retired_tonnes, unretired_tonnes, bundle_offset_types, "
-        "insufficient_inventory",
+    got = by(views("open_commitments", "order_id"), "order_id")
+    columns = (
+        "status",
+        "currency",
+        "requested_value",
+        "contracted_tonnes",
+        "retired_tonnes",
+        "outstanding_tonnes",
+        "outstanding_tonnes_unknown",
+        "bundle_names",
+        "bundle_offset_types",
+        "has_insufficient_inventory",
+        "insufficient_inventory_tonnes",
     )
-    assert [(r[0], D(r[1]), D(r[2]), D(r[3]), r[4], r[5]) for r in got] == [
-        ("o3", D("8"), D("3"), D("8") - D("3"), "emissions_reduction", True),
-        ("o7", D("4"), D("0"), D("4"), "carbon_removal", False),
-    ]
-
-
-def test_order_details_prices_per_tonne(views):
-    got = {
-        r[0]: r
-        for r in views(
-            "order_details",
-            "order_id",
-            "order_id, net_price_per_tonne, gross_price_per_tonne, retired_tonnes, "
-            "allocated_tonnes, unretired_tonnes, account_name",
-        )
+    # fmt: off
+    assert {k: pick(r, *columns) for k, r in got.items()} == {
+        "o3": ("retiring", "USD", None, D(8), D(3), D(8) - D(3), False, "Forests",
+               "emissions_reduction", True, D(8)),
+        "o7": ("placed", "EUR", None, D(4), D(0), D(4), False, "Removals", "carbon_removal",
+               False, D(0)),
+        "o9": ("received", "EUR", D("100.00"), None, D(0), D(0), True, None, None, False, D(0)),
+        "o10": ("on_hold", "USD", None, D(2), D(0), D(2), False, None, None, False, D(0)),
     }
-    assert D(got["o1"][1]) == D("1000.00") / D("10")
-    assert D(got["o1"][2]) == D("1100.00") / D("10")
-    assert (D(got["o6"][3]), D(got["o6"][4]), D(got["o6"][5])) == (D("2"), D("1"), D("3") - D("2"))
-    assert D(got["o5"][5]) == 0  # cancelled: nothing left to retire
-    assert got["o3"][6] == "Beta"
+    # fmt: on
 
 
-def test_certificates_customers_and_data_quality(views):
-    certs = views(
+def test_open_commitments_age_in_days(views):
+    ages = {k: r["age_days"] for k, r in by(views("open_commitments"), "order_id").items()}
+    # age = the database's current_date - the order's UTC creation date; both ages come from
+    # the same query, so the differences between orders are fixed whenever the test runs
+    assert ages["o3"] - ages["o7"] == (date(2026, 6, 1) - date(2026, 2, 1)).days
+    assert ages["o7"] - ages["o9"] == (date(2026, 7, 1) - date(2026, 6, 1)).days
+    assert ages["o10"] - ages["o7"] == (date(2026, 6, 1) - date(2026, 3, 15)).days
+    # the database's current_date is the session's (New York) date: within a day of ours
+    assert abs(ages["o9"] - (date.today() - date(2026, 7, 1)).days) <= 1
+
+
+def test_certificate_register(views):
+    got = by(views("certificate_register", "order_id"), "order_id")
+    columns = (
+        "status",
+        "certificate_url",
+        "has_certificate",
+        "project_ids",
+        "project_names",
+        "registries",
+        "registry_links",
+        "country_codes",
+        "retired_tonnes",
+        "currency",
+        "retired_net_cost",
+        "retired_at",
+        "retired_at_is_estimate",
+        "reporting_year",
+    )
+    # fmt: off
+    assert {k: pick(r, *columns) for k, r in got.items()} == {
+        "o1": ("complete", "https://c/o1", True, "pBio; pDAC", "Char Works; DAC One",
+               "Isometric; Puro.earth", "https://puro.earth/pBio", "DEU; ISL", D(4) + D(6),
+               "EUR", D("600.00") + D("400.00"), ts("2025-06-15T10:00:00+00:00"), False, 2025),
+        "o2": ("complete", "https://c/o2", True, "pFor", "Amazon", "Verra", None, "PER", D(5),
+               "EUR", D("50.00"), ts(CREATED["o2"]), True, 2024),
+        "o3": ("retiring", None, False, "pFor", "Amazon", "Verra", None, "PER", D(3), "USD",
+               D("60.00"), ts("2026-03-01T10:00:00+00:00"), False, 2026),
+        "o4": ("complete", "https://c/o4", True, "pIfm; pOdd", "Appalachia; Kelp",
+               "American Carbon Registry; Not certified", None, "NOR; USA", D(2) + D(1), "USD",
+               D("30.00") + D("12.00"), ts("2026-01-20T10:00:00+00:00"), False, 2026),
+        "o6": ("complete", "https://c/o6", True, "pFor", "Amazon", "Verra", None, "PER", D(2),
+               "EUR", D("20.00"), ts("2026-05-10T10:00:00+00:00"), False, 2026),
+        "o8": ("complete", None, False, "pGhost; pRef", "Bosque; Stoves",
+               "Gold Standard; Unknown project", None, "FRA", D(3) + D(1), "USD",
+               D("30.00") + D("5.00"), ts("2026-01-01T02:00:00+00:00"), False, 2026),
+    }
+    # fmt: on
+
+
+def test_customer_overview_by_metadata_customer_id(views):
+    got = by(views("customer_overview"), "account_id", "customer_id")
+    columns = (
+        "currency",
+        "order_count",
+        "voided_order_count",
+        "retired_tonnes",
+        "removal_tonnes",
+        "reduction_tonnes",
+        "removal_pct",
+        "outstanding_tonnes",
+        "net_spend",
+        "gross_spend",
+        "first_order_at",
+        "last_order_at",
+        "last_retired_at",
+    )
+    # fmt: off
+    assert {k: pick(r, *columns) for k, r in got.items()} == {
+        # o1 + o2
+        ("A", "c1"): ("EUR", 2, 0, D(10) + D(5), D(10), D(5), D("66.67"),  # 100 * 10 / 15
+                      D(0), D("1000.00") + D("50.00"), D("1100.00") + D("55.00"),
+                      ts(CREATED["o2"]), ts(CREATED["o1"]), ts("2025-06-15T10:00:00+00:00")),
+        # o7 + o9 (value order without cost yet)
+        ("A", "c2"): ("EUR", 2, 0, D(0), D(0), D(0), None, D(4) + D(0),
+                      D("40.00"), D("44.00"), ts(CREATED["o7"]), ts(CREATED["o9"]), None),
+        # o5 (voided: counted apart, no spend) + o6 + o11
+        ("A", None): ("EUR", 2, 1, D(2), D(0), D(2), D("0.00"), D(0),
+                      D("30.00") + D("10.00"), D("33.00") + D("11.00"),
+                      ts(CREATED["o5"]), ts(CREATED["o11"]), ts("2026-05-10T10:00:00+00:00")),
+        # o3 + o4 + o8 + o10
+        ("B", None): ("USD", 4, 0, D(3) + D(3) + D(4), D(3), D(3) + D(1), D("30.00"),  # 3 / 10
+                      (D(8) - D(3)) + D(2),
+                      D("160.00") + D("42.00") + D("35.00") + D("20.00"),
+                      D("176.00") + D("46.20") + D("38.50") + D("22.00"),
+                      ts(CREATED["o8"]), ts(CREATED["o10"]), ts("2026-03-01T10:00:00+00:00")),
+    }
+    # fmt: on
+
+
+def test_data_quality_issues_one_row_per_problem(views):
+    got = views("data_quality_issues")
+    found = sorted(pick(r, "issue", "severity", "account_id", "order_id", "line_idx") for r in got)
+    assert found == [
+        ("cancelled_order_with_cost", "error", "A", "o5", None),
+        ("complete_order_with_unretired_lines", "error", "A", "o6", None),
+        ("complete_order_without_certificate", "warning", "B", "o8", None),
+        ("complete_order_without_lines", "error", "A", "o11", None),
+        ("mechanism_conflict", "info", "B", "o3", 1),
+        ("mixed_project_type", "warning", "B", "o4", 1),
+        ("order_quantity_differs_from_lines", "error", "B", "o8", None),
+        ("project_not_in_catalogue", "warning", "B", "o8", 1),
+        ("quarantined_record", "error", "A", "oQ", None),
+        ("retired_at_estimated", "warning", "A", "o2", None),
+        ("unknown_order_status", "warning", "B", "o10", None),
+        ("unmapped_project_type", "warning", "B", "o4", 0),
+    ]
+    detail = {(r["issue"], r["order_id"]): r["detail"] for r in got}
+    assert detail[("order_quantity_differs_from_lines", "o8")] == (
+        "order 5.000000000 t, project lines 4.000000000 t"  # 3 t pRef + 1 t pGhost
+    )
+    assert detail[("cancelled_order_with_cost", "o5")] == (
+        "cancelled order with a cost of EUR 12.000000000"
+    )
+    assert "Kelp sinking" in detail[("unmapped_project_type", "o4")]
+
+
+def test_money_columns_sit_beside_a_currency(views):
+    """Every view with an amount column also has `currency` (amounts are never mixed)."""
+    money = {
+        "net_cost",
+        "gross_cost",
+        "net_spend",
+        "gross_spend",
+        "retired_net_cost",
+        "commission",
+        "requested_value",
+        "net_unit_price",
+    }
+    for view in (
+        "credit_lines",
+        "order_details",
+        "retirements_monthly",
+        "portfolio_mix",
+        "open_commitments",
         "certificate_register",
-        "order_id",
-        "order_id, retired_tonnes, registries, retired_at_is_estimate",
-    )
-    assert [(r[0], D(r[1]), r[2], r[3]) for r in certs] == [
-        ("o1", D("10"), "Puro.earth", False),
-        ("o2", D("5"), "Verra", True),
-        ("o3", D("3"), "Verra", False),
-        ("o4", D("2"), "unknown", False),
-        ("o6", D("2"), "Verra", False),
-    ]
-    customers = views(
         "customer_overview",
-        "account_id, customer_id",
-        "account_id, customer_id, orders, retired_tonnes, removal_pct, net_spend",
-    )
-    c1 = next(r for r in customers if r[1] == "c1")
-    assert (c1[0], c1[2], D(c1[3])) == ("A", 2, D("10") + D("5"))
-    assert float(c1[4]) == round(100 * 10 / 15, 2)
-    assert D(c1[5]) == D("1000.00") + D("50.00")
-    issues = views("data_quality_issues", "issue, order_id", "issue, order_id")
-    assert [tuple(r) for r in issues] == [
-        ("cancelled_order_with_cost", "o5"),
-        ("complete_order_with_unretired_lines", "o6"),
-        ("retirement_date_estimated", "o2"),
-        ("unmapped_project_type", "o4"),
-    ]
+    ):
+        columns = set(views(view)[0])
+        assert columns & money, view
+        assert "currency" in columns, view

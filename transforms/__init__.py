@@ -1,244 +1,234 @@
-"""Builds the reporting views in the loaded dataset: seeds, then staging, then reporting.
+"""Builds the reporting views in the loaded dataset: seeds, then staging, intermediate and
+reporting views (`sql/`, one model per file).
 
-The SQL lives in `sql/` (one model per file, `{dataset}` standing for the schema); this module
-only orders and applies it, through the pipeline's own dlt SQL client, so the same files run
-on DuckDB, PostgreSQL and the other warehouses dlt supports. Rebuilding is idempotent: views
-are dropped and created again in one transaction. Tables a run has not created yet (an empty
-account never writes `orders__projects`) are created empty with the loader's contract
-columns, so the views are always valid.
+Everything runs through the pipeline's own dlt SQL client, in the dataset next to the loaded
+tables. The rebuild is idempotent: seed tables and views are dropped and created again, inside
+one transaction on DuckDB / MotherDuck / PostgreSQL (readers keep the old views until it
+commits). Tables or columns a load has not written yet are stood in for by typed empty
+relations (see `transforms.models`), so a run on an empty account leaves valid, empty views.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-SQL_ROOT = Path(__file__).resolve().parent.parent / "sql"
-
-STAGING = (
-    "stg_lune__orders",
-    "stg_lune__order_bundles",
-    "stg_lune__order_projects",
-    "stg_lune__order_status_history",
-    "stg_lune__bundles",
-    "stg_lune__projects",
-    "stg_lune__client_accounts",
+from .contract import CONTRACT, create_table_sql, sql_type
+from .models import (
+    BUILT_TABLES,
+    NATIVE_DIALECTS,
+    SEED_NAMES,
+    SQL_ROOT,
+    Model,
+    ModelError,
+    load_models,
+    normalize_dialect,
+    render,
 )
-# in dependency order
-REPORTING = (
-    "credit_lines",
-    "order_details",
-    "open_commitments",
-    "retirements_monthly",
-    "esrs_e1_7_summary",
-    "portfolio_mix",
-    "certificate_register",
-    "customer_overview",
-    "data_quality_issues",
-)
-SEEDS = ("project_type_mechanisms", "eu_member_states")
 
-_D = "numeric(38,9)"
-_T = "timestamptz"
-# The loaded tables the views read (docs/warehouse-tables.md), for creating missing ones empty.
-CONTRACT: dict[str, dict[str, str]] = {
-    "orders": {
-        "account_id": "text",
-        "id": "text",
-        "idempotency_key": "text",
-        "type": "text",
-        "status": "text",
-        "currency": "text",
-        "offset_cost": _D,
-        "commission": _D,
-        "total_cost": _D,
-        "quantity": _D,
-        "requested_quantity": _D,
-        "requested_value": _D,
-        "estimate_id": "text",
-        "payment_method": "text",
-        "created_at": _T,
-        "certificate": "text",
-        "public_certificate_url": "text",
-        "metadata": "json",
-        "offset_link_id": "text",
-        "email": "text",
-        "synced_at": _T,
-    },
-    "orders__bundles": {
-        "account_id": "text",
-        "order_id": "text",
-        "line_idx": "bigint",
-        "bundle_id": "text",
-        "bundle_name": "text",
-        "quantity": _D,
-        "unit_price": _D,
-        "gross_unit_price": _D,
-        "offset_cost": _D,
-        "insufficient_available_quantity": "boolean",
-        "synced_at": _T,
-    },
-    "orders__projects": {
-        "account_id": "text",
-        "order_id": "text",
-        "line_idx": "bigint",
-        "project_id": "text",
-        "project_name": "text",
-        "project_type": "text",
-        "project_slug": "text",
-        "quantity": _D,
-        "unit_price": _D,
-        "offset_cost": _D,
-        "status": "text",
-        "synced_at": _T,
-    },
-    "order_status_history": {
-        "account_id": "text",
-        "order_id": "text",
-        "status": "text",
-        "previous_status": "text",
-        "observed_at": _T,
-        "order_created_at": _T,
-        "load_id": "text",
-    },
-    "client_accounts": {
-        "id": "text",
-        "name": "text",
-        "currency": "text",
-        "type": "text",
-        "scope": "text",
-        "synced_at": _T,
-    },
-    "bundles": {
-        "id": "text",
-        "name": "text",
-        "offset_type": "text",
-        "carbon_permanence": "text",
-        "approach": "text",
-        "disabled": "boolean",
-        "project_ids": "json",
-        "synced_at": _T,
-    },
-    "projects": {
-        "id": "text",
-        "name": "text",
-        "project_type": "text",
-        "registry_name": "text",
-        "registry_link": "text",
-        "country_code": "text",
-        "country_name": "text",
-        "region": "text",
-        "methodology": "text",
-        "durability": "text",
-        "disabled": "boolean",
-        "synced_at": _T,
-    },
-    "quarantined_records": {
-        "account_id": "text",
-        "endpoint": "text",
-        "record_id": "text",
-        "reason": "text",
-        "payload": "text",
-        "observed_at": _T,
-        "load_id": "text",
-    },
-}
-
-_METADATA_KEY = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+# Tables earlier versions created and this one no longer does: dropped on rebuild.
+LEGACY_TABLES = ("seed_bundle_projects",)
+# Lune metadata keys are free text; this keeps the key safe to splice into a JSON path.
+_METADATA_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class TransformError(Exception):
-    """The views could not be built; the message names the model."""
+    """The views could not be built; the message names the model or setting at fault."""
 
 
-def model_sql(name: str, dataset: str, customer_key: str) -> str:
-    layer = "staging" if name.startswith("stg_") else "reporting"
-    text = (SQL_ROOT / layer / f"{name}.sql").read_text()
-    return text.replace("{dataset}", dataset).replace("{customer_key}", customer_key)
+def view_names(root: Path = SQL_ROOT) -> list[str]:
+    """The views a build creates, in build order."""
+    return [m.name for m in load_models(root)]
+
+
+def build_views(pipeline: Any, *, customer_metadata_key: str = "customer_id") -> list[str]:
+    """Creates or replaces seeds and views in `pipeline`'s dataset; returns the view names.
+
+    `pipeline` is a `dlt.Pipeline` with a SQL destination; `customer_metadata_key` is the
+    order metadata key `customer_overview` groups by.
+    """
+    with pipeline.sql_client() as client:
+        return build_views_with_client(
+            client,
+            pipeline.destination.destination_name,
+            pipeline.dataset_name,
+            customer_metadata_key=customer_metadata_key,
+        )
+
+
+def build_views_with_client(
+    client: Any,
+    dialect: str | None = None,
+    dataset: str | None = None,
+    *,
+    customer_metadata_key: str = "customer_id",
+) -> list[str]:
+    """The same on an open dlt SQL client: `dialect` is a dlt destination name ("duckdb",
+    "postgres", "motherduck", "bigquery", "snowflake", …) and `dataset` the schema holding
+    the loaded tables; both default to the client's own."""
+    if not _METADATA_KEY.fullmatch(customer_metadata_key):
+        raise TransformError(
+            f"customer_metadata_key {customer_metadata_key!r} must be 1-64 letters, digits, "
+            "'_' or '-'."
+        )
+    dialect = normalize_dialect(dialect or client.capabilities.sqlglot_dialect)
+    scope = (
+        client.with_alternative_dataset_name(dataset)
+        if dataset and dataset != client.dataset_name
+        else contextlib.nullcontext(client)
+    )
+    with scope:
+        return _build(client, dialect, {"customer_metadata_key": customer_metadata_key})
+
+
+def _build(client: Any, dialect: str, variables: dict[str, str]) -> list[str]:
+    try:
+        models = load_models()
+    except ModelError as e:
+        raise TransformError(str(e)) from e
+    if not client.has_dataset():
+        client.create_dataset()
+    existing = _existing_columns(client)
+
+    def qualify(name: str) -> str:
+        return client.make_qualified_table_name(name)
+
+    rendered: list[tuple[Model, str]] = []
+    for model in models:  # render everything before touching the warehouse
+        try:
+            sql = render(
+                model, dialect=dialect, qualify=qualify, existing=existing, variables=variables
+            )
+        except Exception as e:
+            raise TransformError(f"Rendering {model.path.name} for {dialect} failed: {e}") from e
+        rendered.append((model, sql))
+    bundle_projects = _bundle_projects(client, existing)
+
+    with _transaction(client, dialect):
+        for model in reversed(models):  # dependents first
+            _execute(client, f"drop view if exists {qualify(model.name)}", model.name)
+        for table in (*BUILT_TABLES, *LEGACY_TABLES):
+            _execute(client, f"drop table if exists {qualify(table)}", table)
+        for seed in SEED_NAMES:
+            header, rows = _seed_rows(seed)
+            _create_and_fill(client, dialect, f"seed_{seed}", header, rows)
+        _create_and_fill(
+            client,
+            dialect,
+            "int_lune__bundle_projects",
+            ["bundle_id", "project_id"],
+            bundle_projects,
+        )
+        for model, sql in rendered:
+            _execute(client, f"create view {qualify(model.name)} as\n{sql}", model.name)
+    return [m.name for m in models]
+
+
+@contextlib.contextmanager
+def _transaction(client: Any, dialect: str) -> Iterator[None]:
+    # BigQuery and Snowflake commit DDL on their own: no transaction to wrap it in.
+    if dialect in NATIVE_DIALECTS:
+        with client.begin_transaction():
+            yield
+    else:
+        yield
+
+
+def _execute(client: Any, sql: str, what: str, *params: Any) -> None:
+    try:
+        client.execute_sql(sql, *params)
+    except Exception as e:
+        raise TransformError(f"Building {what} failed: {e}") from e
+
+
+def _existing_columns(client: Any) -> dict[str, set[str]]:
+    """{loaded table: its column names}, lower-case, for the contract's tables that exist."""
+    components = getattr(client, "_get_information_schema_components", None)
+    qualify_info = getattr(client, "_qualify_info_schema_table_name", None)
+    if components and qualify_info:
+        catalog, schema, _ = components()
+        sql = f"select table_name, column_name from {qualify_info('COLUMNS')} where "
+        params: list[str] = []
+        if catalog is not None:
+            sql += "table_catalog = %s and "
+            params.append(catalog)
+        sql += "table_schema = %s"
+        params.append(schema)
+    else:
+        sql = (
+            "select table_name, column_name from information_schema.columns where table_schema = %s"
+        )
+        params = [client.dataset_name]
+    found: dict[str, set[str]] = {}
+    for table, column in client.execute_sql(sql, *params) or []:
+        found.setdefault(str(table).lower(), set()).add(str(column).lower())
+    return {t: c for t, c in found.items() if t in CONTRACT}
+
+
+def _bundle_projects(client: Any, existing: dict[str, set[str]]) -> list[list[str]]:
+    """(bundle_id, project_id) pairs from the catalogue's `project_ids` JSON arrays.
+
+    Unpacked here rather than in SQL because every warehouse spells JSON array unnesting
+    differently; the catalogue holds tens of bundles, so this is cheap.
+    """
+    if not {"id", "project_ids"} <= existing.get("bundles", set()):
+        return []
+    pairs: set[tuple[str, str]] = set()
+    table = client.make_qualified_table_name("bundles")
+    for bundle_id, project_ids in client.execute_sql(f"select id, project_ids from {table}"):
+        if isinstance(project_ids, str | bytes):
+            try:
+                project_ids = json.loads(project_ids)
+            except ValueError:
+                project_ids = None  # not JSON: the bundle's lines fall back to the seed
+        if bundle_id is None or not isinstance(project_ids, list):
+            continue
+        pairs.update((str(bundle_id), p) for p in project_ids if isinstance(p, str))
+    return [list(p) for p in sorted(pairs)]
 
 
 def _seed_rows(name: str) -> tuple[list[str], list[list[str]]]:
     with open(SQL_ROOT / "seeds" / f"{name}.csv", newline="") as handle:
-        rows = list(csv.reader(handle))
-    return rows[0], rows[1:]
+        rows = [r for r in csv.reader(handle) if r and not r[0].startswith("#")]
+    header, body = rows[0], rows[1:]
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise TransformError(
+                f"seed {name}.csv row {number}: {len(row)} fields, expected {len(header)}"
+            )
+    # empty CSV fields are unknown values, not empty strings
+    return header, [[v.strip() or None for v in row] for row in body]
 
 
-def build_views(pipeline: Any, *, customer_metadata_key: str = "customer_id") -> list[str]:
-    """Creates or replaces seeds and views in `pipeline`'s dataset; returns the view names."""
-    with pipeline.sql_client() as client:
-        return build_views_with_client(client, customer_metadata_key=customer_metadata_key)
-
-
-def build_views_with_client(
-    client: Any, *, customer_metadata_key: str = "customer_id"
-) -> list[str]:
-    """The same on an open dlt SQL client (its dataset is where the tables are)."""
-    if not _METADATA_KEY.fullmatch(customer_metadata_key):
-        raise TransformError(
-            f"customer_metadata_key {customer_metadata_key!r} must be 1-64 letters, digits, "
-            "'_', '.' or '-'."
+def _create_and_fill(
+    client: Any, dialect: str, table: str, columns: list[str], rows: list[list[Any]]
+) -> None:
+    qualified = client.make_qualified_table_name(table)
+    spec = ", ".join(f"{c} {sql_type('text', dialect)}" for c in columns)
+    _execute(client, f"create table {qualified} ({spec})", table)
+    # one multi-row insert per 500 rows: row-by-row DML is slow on the cloud warehouses
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        values = ", ".join("(" + ", ".join(["%s"] * len(columns)) + ")" for _ in chunk)
+        params = [v for row in chunk for v in row]
+        _execute(
+            client,
+            f"insert into {qualified} ({', '.join(columns)}) values {values}",
+            table,
+            *params,
         )
-    dataset = client.fully_qualified_dataset_name()
-    if not client.has_dataset():
-        client.create_dataset()
-    existing = {
-        row[0]
-        for row in client.execute_sql(
-            "select table_name from information_schema.tables where table_schema = %s",
-            client.dataset_name,
-        )
-    }
-    views = [*STAGING, *REPORTING]
-    with client.begin_transaction():
-        for name in reversed(views):
-            client.execute_sql(f"drop view if exists {dataset}.{name}")
-        for table, columns in CONTRACT.items():
-            if table not in existing:
-                spec = ", ".join(f"{c} {t}" for c, t in columns.items())
-                client.execute_sql(f"create table {dataset}.{table} ({spec})")
-        _load_seeds(client, dataset)
-        for name in views:
-            try:
-                client.execute_sql(
-                    f"create view {dataset}.{name} as\n"
-                    + model_sql(name, dataset, customer_metadata_key)
-                )
-            except Exception as e:
-                raise TransformError(f"Building view {name} failed: {e}") from e
-    return list(views)
 
 
-def _load_seeds(client: Any, dataset: str) -> None:
-    for seed in SEEDS:
-        header, rows = _seed_rows(seed)
-        table = f"{dataset}.seed_{seed}"
-        client.execute_sql(f"drop table if exists {table}")
-        client.execute_sql(f"create table {table} ({', '.join(f'{c} text' for c in header)})")
-        _insert(client, table, header, rows)
-    # which projects each bundle holds, from the catalogue's project_ids (JSON differs per
-    # warehouse, so it is unpacked here rather than in SQL)
-    table = f"{dataset}.seed_bundle_projects"
-    client.execute_sql(f"drop table if exists {table}")
-    client.execute_sql(f"create table {table} (bundle_id text, project_id text)")
-    pairs = []
-    for bundle_id, project_ids in client.execute_sql(
-        f"select id, project_ids from {dataset}.bundles"
-    ):
-        ids = json.loads(project_ids) if isinstance(project_ids, str) else project_ids or []
-        pairs.extend([bundle_id, p] for p in ids)
-    _insert(client, table, ["bundle_id", "project_id"], pairs)
-
-
-def _insert(client: Any, table: str, columns: list[str], rows: list[list[str]]) -> None:
-    if not rows:
-        return
-    placeholders = ", ".join(["%s"] * len(columns))
-    sql = f"insert into {table} ({', '.join(columns)}) values ({placeholders})"
-    for row in rows:
-        client.execute_sql(sql, *row)
-
-
-__all__ = ["REPORTING", "STAGING", "TransformError", "build_views", "build_views_with_client"]
+__all__ = [
+    "CONTRACT",
+    "TransformError",
+    "build_views",
+    "build_views_with_client",
+    "create_table_sql",
+    "view_names",
+]

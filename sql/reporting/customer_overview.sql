@@ -1,45 +1,59 @@
--- grain: one row per account x end customer (the order metadata key '{customer_key}') x currency
--- purpose: lifetime retired tonnes, net spend in that currency, removal share, first and last order
+-- customer_overview
+-- grain: one row per account x end customer x currency; the end customer is the value of
+--   the order metadata key set by customer_metadata_key (default customer_id; null = orders
+--   without it)
+-- purpose: lifetime figures per customer: retired tonnes and their removal share, tonnes
+--   still to retire, net and gross spend in that currency (voided orders excluded), first
+--   and last order, last retirement.
 with orders as (
-    select
-        account_id,
-        order_id,
-        currency,
-        net_cost,
-        status,
-        created_at,
-        metadata ->> '{customer_key}' as customer_id
-    from {dataset}.stg_lune__orders
+    select * from {{ ref('order_details') }}
 ),
 
-lines as (
+retired_per_order as (
     select
         account_id,
         order_id,
-        sum(case when line_status = 'retired' then quantity_tonnes else 0 end) as retired_tonnes,
-        sum(
-            case when line_status = 'retired' and mechanism = 'removal' then quantity_tonnes else 0 end
-        ) as removal_tonnes
-    from {dataset}.credit_lines
-    group by account_id, order_id
+        sum(case when mechanism = 'removal' then quantity_tonnes else 0 end) as removal_tonnes,
+        sum(case when mechanism = 'reduction' then quantity_tonnes else 0 end)
+            as reduction_tonnes,
+        max(retired_at) as last_retired_at
+    from {{ ref('credit_lines') }}
+    where line_status = 'retired'
+    group by
+        account_id,
+        order_id
 ),
 
 final as (
     select
         o.account_id,
+        o.account_name,
         o.customer_id,
         o.currency,
-        count(*) as orders,
-        coalesce(sum(l.retired_tonnes), 0) as retired_tonnes,
-        round(100 * sum(l.removal_tonnes) / nullif(sum(l.retired_tonnes), 0), 2) as removal_pct,
-        sum(case when o.status not in ('cancelled', 'failed') then o.net_cost else 0 end)
-            as net_spend,
+        cast(sum(case when o.is_void then 0 else 1 end) as bigint) as order_count,
+        cast(sum(case when o.is_void then 1 else 0 end) as bigint) as voided_order_count,
+        sum(o.retired_tonnes) as retired_tonnes,
+        coalesce(sum(r.removal_tonnes), 0) as removal_tonnes,
+        coalesce(sum(r.reduction_tonnes), 0) as reduction_tonnes,
+        cast(
+            round(100 * sum(r.removal_tonnes) / nullif(sum(o.retired_tonnes), 0), 2)
+            as numeric(9,2)
+        ) as removal_pct,
+        sum(case when o.is_open then o.unretired_tonnes else 0 end) as outstanding_tonnes,
+        sum(case when o.is_void then 0 else coalesce(o.net_cost, 0) end) as net_spend,
+        sum(case when o.is_void then 0 else coalesce(o.gross_cost, 0) end) as gross_spend,
         min(o.created_at) as first_order_at,
-        max(o.created_at) as last_order_at
+        max(o.created_at) as last_order_at,
+        max(r.last_retired_at) as last_retired_at
     from orders as o
-    left join lines as l
-        on l.account_id = o.account_id and l.order_id = o.order_id
-    group by o.account_id, o.customer_id, o.currency
+    left join retired_per_order as r
+        on r.account_id = o.account_id
+        and r.order_id = o.order_id
+    group by
+        o.account_id,
+        o.account_name,
+        o.customer_id,
+        o.currency
 )
 
 select * from final

@@ -1,59 +1,82 @@
+-- order_details
 -- grain: one row per order (account_id, order_id)
--- purpose: status, amounts in the order's currency, requested vs delivered, net and gross
---   price per tonne, retired / allocated / unretired tonnes, certificate, account, metadata
+-- purpose: each order with its status, money in the order's currency (net, commission,
+--   gross), requested vs delivered, net and gross price per tonne, retired / allocated /
+--   unretired tonnes from its project lines, certificate, account and metadata.
+--   is_void: Lune status cancelled / failed (a voided order, not an ESRS "cancelled" credit).
+--   customer_id is the order metadata key set by customer_metadata_key.
 with orders as (
-    select * from {dataset}.stg_lune__orders
+    select * from {{ ref('stg_lune__orders') }}
 ),
 
 accounts as (
-    select * from {dataset}.stg_lune__client_accounts
+    select * from {{ ref('stg_lune__client_accounts') }}
 ),
 
 line_totals as (
+    select * from {{ ref('int_lune__order_line_totals') }}
+),
+
+joined as (
     select
-        account_id,
-        order_id,
-        sum(case when line_status = 'retired' then quantity_tonnes else 0 end) as retired_tonnes,
-        sum(case when line_status = 'allocated' then quantity_tonnes else 0 end)
-            as allocated_tonnes
-    from {dataset}.stg_lune__order_projects
-    group by account_id, order_id
+        o.*,
+        a.account_name,
+        coalesce(o.delivered_tonnes, o.requested_tonnes) as contracted_tonnes,
+        coalesce(t.project_line_count, 0) as project_line_count,
+        coalesce(t.unretired_line_count, 0) as unretired_line_count,
+        coalesce(t.line_tonnes, 0) as line_tonnes,
+        coalesce(t.retired_tonnes, 0) as retired_tonnes,
+        coalesce(t.allocated_tonnes, 0) as allocated_tonnes
+    from orders as o
+    left join line_totals as t
+        on t.account_id = o.account_id
+        and t.order_id = o.order_id
+    left join accounts as a
+        on a.account_id = o.account_id
 ),
 
 final as (
     select
-        o.account_id,
-        a.account_name,
-        o.order_id,
-        o.idempotency_key,
-        o.status,
-        o.order_type,
-        o.is_estimate_order,
-        o.currency,
-        o.net_cost,
-        o.commission,
-        o.gross_cost,
-        o.requested_value,
-        o.requested_tonnes,
-        o.quantity_tonnes as delivered_tonnes,
-        o.net_cost / nullif(o.quantity_tonnes, 0) as net_price_per_tonne,
-        o.gross_cost / nullif(o.quantity_tonnes, 0) as gross_price_per_tonne,
-        coalesce(t.retired_tonnes, 0) as retired_tonnes,
-        coalesce(t.allocated_tonnes, 0) as allocated_tonnes,
+        account_id,
+        account_name,
+        order_id,
+        idempotency_key,
+        order_type,
+        is_estimate_order,
+        estimate_id,
+        status,
+        is_void,
+        coalesce(status, '') not in ('complete', 'cancelled', 'failed') as is_open,
+        currency,
+        requested_value,
+        requested_tonnes,
+        delivered_tonnes,
+        contracted_tonnes,
+        net_cost,
+        commission,
+        gross_cost,
+        cast(round(net_cost / nullif(delivered_tonnes, 0), 6) as numeric(38,6))
+            as net_price_per_tonne,
+        cast(round(gross_cost / nullif(delivered_tonnes, 0), 6) as numeric(38,6))
+            as gross_price_per_tonne,
+        project_line_count,
+        unretired_line_count,
+        line_tonnes,
+        retired_tonnes,
+        allocated_tonnes,
         case
-            when o.status in ('cancelled', 'failed') then 0
-            else coalesce(o.quantity_tonnes, o.requested_tonnes, 0) - coalesce(t.retired_tonnes, 0)
+            when is_void then 0
+            else greatest(coalesce(contracted_tonnes, 0) - retired_tonnes, 0)
         end as unretired_tonnes,
-        o.certificate_url,
-        o.public_certificate_url,
-        o.offset_link_id,
-        o.metadata,
-        o.created_at
-    from orders as o
-    left join line_totals as t
-        on t.account_id = o.account_id and t.order_id = o.order_id
-    left join accounts as a
-        on a.account_id = o.account_id
+        payment_method,
+        certificate_url,
+        public_certificate_url,
+        offset_link_id,
+        metadata ->> '{{ var('customer_metadata_key') }}' as customer_id,
+        metadata,
+        created_at,
+        synced_at
+    from joined
 )
 
 select * from final

@@ -1,7 +1,9 @@
+-- stg_lune__orders
 -- grain: one row per order (account_id, order_id)
--- purpose: the loaded orders with clean names; money stays beside its currency
+-- purpose: the loaded `orders` table with clean names. Money stays beside its currency;
+--   is_void marks Lune's voided orders (status cancelled / failed: not ESRS "cancelled").
 with source as (
-    select * from {dataset}.orders
+    select * from {{ source('orders') }}
 ),
 
 renamed as (
@@ -10,13 +12,15 @@ renamed as (
         id as order_id,
         idempotency_key,
         type as order_type,
+        estimate_id,
         estimate_id is not null as is_estimate_order,
         status,
+        coalesce(status in ('cancelled', 'failed'), false) as is_void,
         currency,
         offset_cost as net_cost,
         commission,
         total_cost as gross_cost,
-        quantity as quantity_tonnes,
+        quantity as delivered_tonnes,
         requested_quantity as requested_tonnes,
         requested_value,
         payment_method,
@@ -25,6 +29,7 @@ renamed as (
         public_certificate_url,
         metadata,
         offset_link_id,
+        email,
         synced_at
     from source
 ),

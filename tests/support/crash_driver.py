@@ -1,7 +1,8 @@
 """Runs `lune-pipeline run` and SIGKILLs itself at a chosen point of the dlt pipeline.
 
 Usage: python -m tests.support.crash_driver <point> <cli args...>
-Points: mid-extract (third page of orders), after-extract, after-normalize, in-load (all
+Points: mid-extract (third batch of orders; batches shrunk to 50 orders so a small world has
+several), after-extract, after-normalize, in-load (all
 table jobs done, the load not yet marked complete).
 """
 
@@ -25,6 +26,9 @@ def _die(*_args, **_kwargs):
 
 def arm(point: str) -> None:
     if point == "mid-extract":
+        import sources.lune as source_module
+
+        source_module.BATCH_ORDERS = 50
         original = records.order_tables
         calls = {"n": 0}
 
@@ -35,8 +39,6 @@ def arm(point: str) -> None:
             return original(*args, **kwargs)
 
         records.order_tables = order_tables
-        import sources.lune as source_module
-
         source_module.order_tables = order_tables
     elif point == "after-extract":
         dlt.Pipeline.normalize = _die
