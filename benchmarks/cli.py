@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
 RESULTS_MD = HERE / "RESULTS.md"
+PRODUCT_PATHS = ("sources", "pipelines", "lune_sandbox", "transforms", "sql")
 CONTENDERS = ("floor", "handwritten", "product", "views", "incremental50k")
 
 
@@ -297,13 +298,19 @@ def run_main_block(config: Config, workdir: Path, out: dict[str, Any]) -> None:
         rows["product_full"] = row("product: full backfill", full, config.orders)
         rows["product_full"]["details"] = _product_details(full)
         if config.profile:
-            runner.run(
+            profiled = runner.run(
                 "product",
                 "product-profile",
                 warehouse=str(workdir / "profile-warehouse"),
                 profile="profile",
             )
-            out["profile_dir"] = str(workdir)
+            if "error" not in profiled:
+                where = workdir / f"{runner.count:02d}-product-profile" / "profile"
+                _say(
+                    f"  pyinstrument profile of the backfill (not in the table): {where}.txt, "
+                    f".html; with dlt's frames: .venv/bin/pyinstrument --load={where}.pyisession "
+                    "--show='*/dlt/*'"
+                )
         if "product" in config.only and "error" not in full:
             out["incremental"] = run_incremental(config, world, runner, warehouse, rows)
         if "views" in config.only:
@@ -431,7 +438,7 @@ def machine_info() -> dict[str, Any]:
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "sources", "pipelines", "lune_sandbox"],
+            ["git", "status", "--porcelain", "--", *PRODUCT_PATHS],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -165,7 +165,8 @@ def targets(result: dict[str, Any], store: dict[str, Any]) -> list[list[str]]:
         if not views.get("available"):
             found.append(["every reporting view under 1 s", "unavailable", views.get("reason", "")])
         else:
-            times = [v["best"] for v in views["views"].values() if v["best"] is not None]
+            # the first (cold) read of each view is the one a user waits for
+            times = [v["cold"] for v in views["views"].values() if v["cold"] is not None]
             errors = [k for k, v in views["views"].items() if v["error"]]
             slowest = max(times, default=None)
             verdict = _verdict(slowest, 1.0, " s")
@@ -176,7 +177,7 @@ def targets(result: dict[str, Any], store: dict[str, Any]) -> list[list[str]]:
             found.append(
                 [
                     "every reporting view under 1 s",
-                    f"slowest {_num(slowest, 3)} s over {len(views['views'])} views",
+                    f"slowest first read {_num(slowest, 3)} s over {len(views['views'])} views",
                     verdict,
                 ]
             )
@@ -211,7 +212,8 @@ def config_section(result: dict[str, Any], store: dict[str, Any]) -> str:
         parts.append(
             "wall = the timed section in a fresh process (imports excluded); peak RSS = the "
             "process's VmHWM (its whole life, imports included); requests = as the sandbox "
-            "counted them (the product's include accounts and catalogue pages)."
+            "counted them (the product's include accounts and catalogue pages); the "
+            "incremental row's orders = orders it read (new + changed + unchanged)."
         )
     full, floor, hand = rows.get("product_full"), rows.get("floor"), rows.get("handwritten")
     ratios = []
@@ -304,8 +306,9 @@ def _views_section(views: dict[str, Any] | None) -> str:
         for name, v in views["views"].items()
     ]
     return (
-        f"Reporting views (built in {views['build_seconds']:.2f} s; each read in full, "
-        "`SELECT *` into Arrow):\n\n"
+        f"Reporting views over the product's warehouse after its incremental run (built "
+        f"in {views['build_seconds']:.2f} s by `transforms.build_views(pipeline)`; each read "
+        "in full, `SELECT *` into Arrow, 3 times):\n\n"
         + _table(["view", "first s", "best s", "rows", "error"], table)
     )
 
