@@ -104,6 +104,21 @@ def _pairs(values: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in values.items())
 
 
+# DuckDB's buffer pool defaults to 80% of RAM, and a backfill's merge fills whatever it is
+# given: capped, a 100,000-order load fits a small CI runner or Airflow worker (see
+# benchmarks/RESULTS.md). Insertion order is not part of any table's meaning here.
+DUCKDB_GLOBAL_CONFIG = {"memory_limit": "256MB", "preserve_insertion_order": False}
+_DUCKDB_GLOBAL_CONFIG_KEY = "destination.duckdb.credentials.global_config"
+
+
+def apply_duckdb_defaults() -> None:
+    """Sets DUCKDB_GLOBAL_CONFIG unless the user configured DuckDB's global config the dlt
+    way (DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG, config.toml)."""
+    if dlt.config.get(_DUCKDB_GLOBAL_CONFIG_KEY) is None:
+        # dlt files everything under `credentials` as secret, so the default goes there too
+        dlt.secrets[_DUCKDB_GLOBAL_CONFIG_KEY] = dict(DUCKDB_GLOBAL_CONFIG)
+
+
 def make_pipeline(options: RunOptions) -> dlt.Pipeline:
     kwargs: dict[str, Any] = {}
     if options.pipelines_dir:
@@ -166,6 +181,8 @@ def run(options: RunOptions) -> RunSummary:
     )
     pipeline = make_pipeline(options)
     summary.destination = pipeline.destination.destination_name
+    if summary.destination == "duckdb":
+        apply_duckdb_defaults()
     try:
         with run_lock(pipeline):
             _run_locked(pipeline, options, summary)

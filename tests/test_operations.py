@@ -150,3 +150,23 @@ def test_views_are_valid_and_empty_for_an_account_without_orders(tmp_path):
         catalogue = {"stg_lune__bundles", "stg_lune__projects", "stg_lune__client_accounts"}
         for view in set(summary.views) - catalogue:
             assert con.execute(f"select count(*) from lune.{view}").fetchone()[0] == 0, view
+
+
+def _duckdb_settings(loader) -> tuple[str, bool]:
+    import dlt
+
+    pipeline = dlt.attach(loader.pipeline_name, pipelines_dir=str(loader.pipelines_dir))
+    with pipeline.sql_client() as client:
+        [(limit, order)] = client.execute_sql(
+            "select current_setting('memory_limit'), current_setting('preserve_insertion_order')"
+        )
+    return limit, order
+
+
+def test_duckdb_memory_is_capped_unless_configured(loader, sandbox_world, monkeypatch):
+    loader.run()
+    assert _duckdb_settings(loader) == ("244.1 MiB", False)  # 256 MB, in DuckDB's units
+
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "1GB"}')
+    loader.run()
+    assert _duckdb_settings(loader) == ("953.6 MiB", True)  # the user's config wins, whole
