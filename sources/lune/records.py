@@ -8,12 +8,15 @@ DECIMAL(38, 9) exactly, `created_at` a UTC timestamp, `metadata` one JSON column
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from itertools import chain, repeat
+from operator import attrgetter
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .settings import (
     BUNDLE_LINE_DECIMAL_FIELDS,
@@ -174,6 +177,105 @@ def contract_violation(order: Any) -> str | None:
     return None
 
 
+def contract_violations(records: Sequence[Any]) -> list[str | None]:
+    """`[contract_violation(r) for r in records]`, checking a whole page at once.
+
+    A page where every record holds (the common case) costs a few C-level passes over each
+    field; otherwise each record is checked on its own.
+    """
+    if _all_hold(records):
+        return [None] * len(records)
+    return [contract_violation(record) for record in records]
+
+
+# `_all_hold` answers "every record surely holds" or "ask `contract_violation`", never a
+# verdict of its own, so a page it is unsure of (a dict or str subclass) only costs the
+# detailed check. It tests exact types and checks every decimal string of the page with one
+# regex run over them all, joined by commas. The pattern is `_DECIMAL_RE`'s, possessive: a
+# piece is digits then a delimiter, so giving back a character can never make it match.
+_NONE = type(None)
+_STR_OR_NONE = frozenset({str, _NONE})
+_BOOL_OR_NONE = frozenset({bool, _NONE})
+_DICT_OR_NONE = frozenset({dict, _NONE})
+_LIST_OR_NONE = frozenset({list, _NONE})
+_DICT = frozenset({dict})
+_STR = frozenset({str})
+_FAST_DECIMAL = (
+    rf"[0-9]{{1,{DECIMAL_PRECISION - DECIMAL_SCALE}}}+(?:\.[0-9]{{1,{DECIMAL_SCALE}}}+)?+"
+)
+_DECIMALS_RE = re.compile(rf"{_FAST_DECIMAL}(?:,{_FAST_DECIMAL})*+")
+_LINE_ARRAYS = (
+    ("bundles", BUNDLE_LINE_DECIMAL_FIELDS, _BUNDLE_TEXT_FIELDS),
+    ("projects", PROJECT_LINE_DECIMAL_FIELDS, _PROJECT_TEXT_FIELDS),
+)
+_flatten = chain.from_iterable
+_tzinfo = attrgetter("tzinfo")
+
+
+def _decimals_hold(decimals: list[Any]) -> bool:
+    """Every value is None or a decimal string `_DECIMAL_RE` accepts; all are str or None."""
+    count = len(decimals) - decimals.count(None)
+    if not count:
+        return True
+    if "" in decimals:  # `filter` would drop it unseen
+        return False
+    joined = ",".join(filter(None, decimals))
+    # a value holding a comma splits into more pieces than values: the comma count sees it
+    return joined.count(",") == count - 1 and _DECIMALS_RE.fullmatch(joined) is not None
+
+
+def _column(records: Sequence[dict[str, Any]], field: str) -> Iterator[Any]:
+    return map(dict.get, records, repeat(field, len(records)))
+
+
+def _all_hold(records: Sequence[Any]) -> bool:
+    """True only when `contract_violation(r)` is None for every record: one pass per field."""
+    if not records:
+        return True
+    if set(map(type, records)) != _DICT:
+        return False
+    order_ids = list(_column(records, "id"))
+    created = list(_column(records, "created_at"))
+    if (
+        set(map(type, order_ids)) != _STR
+        or "" in order_ids
+        or set(map(type, _column(records, "status"))) != _STR
+        or set(map(type, created)) != _STR
+        or not set(map(type, _column(records, "metadata"))) <= _DICT_OR_NONE
+    ):
+        return False
+    try:
+        if None in map(_tzinfo, map(datetime.fromisoformat, created)):
+            return False
+    except ValueError:
+        return False
+    decimals: list[Any] = []
+    strings: list[Any] = []
+    for field in ORDER_DECIMAL_FIELDS:
+        decimals += _column(records, field)
+    for field in _ORDER_TEXT_FIELDS:
+        strings += _column(records, field)
+    for array, decimal_fields, text_fields in _LINE_ARRAYS:
+        arrays = list(_column(records, array))
+        if not set(map(type, arrays)) <= _LIST_OR_NONE:
+            return False
+        lines = list(_flatten(filter(None, arrays)))
+        if not lines:
+            continue
+        if set(map(type, lines)) != _DICT:
+            return False
+        for field in decimal_fields:
+            decimals += _column(lines, field)
+        for field in text_fields:
+            strings += _column(lines, field)
+        if array == "bundles" and not (
+            set(map(type, _column(lines, "insufficient_available_quantity"))) <= _BOOL_OR_NONE
+        ):
+            return False
+    strings += decimals
+    return set(map(type, strings)) <= _STR_OR_NONE and _decimals_hold(decimals)
+
+
 def _check_fields(
     record: dict[str, Any], decimals: Sequence[str], texts: Sequence[str], prefix: str
 ) -> str | None:
@@ -208,7 +310,7 @@ def _with_new_fields(
     New fields are data: they land (and the warehouse schema grows) instead of being
     dropped. Scalars keep Arrow's inferred type; anything else lands as JSON text.
     """
-    new_fields = sorted({k for r in records if r for k in r.keys() - known})
+    new_fields = _new_fields(records, known)
     for name in new_fields:
         values = [r.get(name) if r else None for r in records]
         try:
@@ -225,6 +327,41 @@ def _with_new_fields(
     return table
 
 
+def _raw_type(schema: pa.Schema, skip: frozenset[str]) -> pa.StructType:
+    """The struct a record is read into: decimals and timestamps as the API's strings."""
+    return pa.struct(
+        [
+            pa.field(f.name, pa.string() if _from_string(f.type) else f.type)
+            for f in schema
+            if f.name not in skip
+        ]
+    )
+
+
+def _from_string(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_decimal(arrow_type) or pa.types.is_timestamp(arrow_type)
+
+
+# Columns not read from the record itself: set by the connector, or by the row's position.
+_NOT_FROM_ORDER = frozenset({"account_id", "metadata", "synced_at"})
+_NOT_FROM_LINE = frozenset({"account_id", "order_id", "line_idx", "synced_at", "_lune_tombstone"})
+_BUNDLE_TYPE = _raw_type(BUNDLES_SCHEMA, _NOT_FROM_LINE)
+_PROJECT_TYPE = _raw_type(PROJECTS_SCHEMA, _NOT_FROM_LINE)
+_RAW_ORDER_TYPE = pa.struct(
+    [
+        *_raw_type(ORDERS_SCHEMA, _NOT_FROM_ORDER),
+        pa.field("bundles", pa.list_(_BUNDLE_TYPE)),
+        pa.field("projects", pa.list_(_PROJECT_TYPE)),
+    ]
+)
+_NO_LINE: tuple[None] = (None,)
+
+
+def _new_fields(records: Iterable[dict[str, Any] | None], known: frozenset[str]) -> list[str]:
+    """The keys of `records` (None skipped) not in `known`, sorted; one C-level pass."""
+    return sorted(set(_flatten(filter(None, records))) - known)
+
+
 def order_tables(
     account_id: str, orders: Sequence[dict[str, Any]], synced_at: datetime
 ) -> tuple[pa.Table, pa.Table, pa.Table]:
@@ -234,71 +371,87 @@ def order_tables(
     tombstone row (`_lune_tombstone = true`, `line_idx = -1`) in that child table: the merge
     deletes the order's old lines by that key and never inserts the tombstone, so lines an
     order lost do not linger as orphans.
+
+    Arrow reads the records in one pass (fields it does not know are skipped there and added
+    by `_with_new_fields`); decimal and timestamp strings are then cast column by column.
     """
-    columns: dict[str, list[Any]] = {name: [] for name in ORDERS_SCHEMA.names}
-    bundles: dict[str, list[Any]] = {name: [] for name in BUNDLES_SCHEMA.names}
-    projects: dict[str, list[Any]] = {name: [] for name in PROJECTS_SCHEMA.names}
-    # the raw line behind each child row (None for tombstones), for fields added later
-    bundle_lines: list[dict[str, Any] | None] = []
-    project_lines: list[dict[str, Any] | None] = []
-    for order in orders:
-        order_id = order["id"]
-        for field in columns:
-            if field in ("account_id", "metadata", "synced_at"):
-                continue
-            columns[field].append(order.get(field))
-        columns["account_id"].append(account_id)
-        metadata = order.get("metadata")
-        columns["metadata"].append(None if metadata is None else orjson.dumps(metadata).decode())
-        columns["synced_at"].append(synced_at)
-        _add_lines(bundles, order.get("bundles"), account_id, order_id, synced_at)
-        _add_lines(projects, order.get("projects"), account_id, order_id, synced_at)
-        bundle_lines.extend(order.get("bundles") or [None])
-        project_lines.extend(order.get("projects") or [None])
-    return (
-        _with_new_fields(_table(columns, ORDERS_SCHEMA), orders, _KNOWN_ORDER_FIELDS),
-        _with_new_fields(_table(bundles, BUNDLES_SCHEMA), bundle_lines, _KNOWN_BUNDLE_FIELDS),
-        _with_new_fields(_table(projects, PROJECTS_SCHEMA), project_lines, _KNOWN_PROJECT_FIELDS),
+    raw = pa.array(orders, type=_RAW_ORDER_TYPE)
+    if isinstance(raw, pa.ChunkedArray):
+        raw = raw.combine_chunks()
+    fields = dict(zip(_RAW_ORDER_TYPE.names, raw.flatten(), strict=True))
+    count = len(raw)
+    stamp = pa.array([synced_at], TIMESTAMP)[0]
+    metadata = [
+        None if (m := order.get("metadata")) is None else orjson.dumps(m).decode()
+        for order in orders
+    ]
+    order_columns = {
+        **fields,
+        "account_id": pa.repeat(pa.scalar(account_id, pa.string()), count),
+        "metadata": pa.array(metadata, pa.string()),
+        "synced_at": pa.repeat(stamp, count),
+    }
+    orders_table = _with_new_fields(
+        _table(order_columns, ORDERS_SCHEMA), orders, _KNOWN_ORDER_FIELDS
     )
+    child_tables = []
+    for array, schema, known in (
+        ("bundles", BUNDLES_SCHEMA, _KNOWN_BUNDLE_FIELDS),
+        ("projects", PROJECTS_SCHEMA, _KNOWN_PROJECT_FIELDS),
+    ):
+        table = _line_table(fields[array], fields["id"], account_id, stamp, schema)
+        lines_by_order = [order.get(array) for order in orders]
+        if _new_fields(_flatten(filter(None, lines_by_order)), known):
+            # the record behind each row (None for a tombstone), row for row
+            raw_lines = list(_flatten(lines or _NO_LINE for lines in lines_by_order))
+            table = _with_new_fields(table, raw_lines, known)
+        child_tables.append(table)
+    return orders_table, child_tables[0], child_tables[1]
 
 
-def _add_lines(
-    target: dict[str, list[Any]],
-    lines: list[dict[str, Any]] | None,
+def _line_table(
+    lines: pa.ListArray,
+    order_ids: pa.Array,
     account_id: str,
-    order_id: str,
-    synced_at: datetime,
-) -> None:
-    fixed = {"account_id": account_id, "order_id": order_id, "synced_at": synced_at}
-    if not lines:
-        for field, values in target.items():
-            values.append(fixed.get(field))
-        target["line_idx"][-1] = -1
-        target["_lune_tombstone"][-1] = True
-        return
-    for idx, line in enumerate(lines):
-        for field, values in target.items():
-            if field in fixed:
-                values.append(fixed[field])
-            elif field == "line_idx":
-                values.append(idx)
-            elif field == "_lune_tombstone":
-                values.append(None)
-            else:
-                values.append(line.get(field))
+    stamp: pa.Scalar,
+    schema: pa.Schema,
+) -> pa.Table:
+    """One row per line, in order, and one tombstone row for an order with no lines."""
+    lengths = pc.fill_null(pc.list_value_length(lines), 0).cast(pa.int64())
+    tombstone = pc.equal(lengths, 0)
+    rows_per_order = pc.max_element_wise(lengths, 1)
+    ends = pc.cumulative_sum(rows_per_order)
+    total = ends[-1].as_py() if len(ends) else 0
+    # the order behind each row: parent indices of a list array with those row counts
+    offsets = pa.concat_arrays([pa.array([0], pa.int64()), ends])
+    parent = pc.list_parent_indices(pa.LargeListArray.from_arrays(offsets, pa.nulls(total)))
+    row = pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), total)), 1)
+    position = pc.subtract(row, pc.take(pc.subtract(ends, rows_per_order), parent))
+    is_tombstone = pc.take(tombstone, parent)
+    starts = lines.offsets[:-1].cast(pa.int64())
+    line_index = pc.if_else(
+        is_tombstone, pa.scalar(None, pa.int64()), pc.add(pc.take(starts, parent), position)
+    )
+    values = pc.take(lines.values, line_index)
+    columns = dict(zip(values.type.names, values.flatten(), strict=True))
+    columns["account_id"] = pa.repeat(pa.scalar(account_id, pa.string()), total)
+    columns["order_id"] = pc.take(order_ids, parent)
+    columns["line_idx"] = pc.if_else(is_tombstone, pa.scalar(-1, pa.int64()), position)
+    columns["synced_at"] = pa.repeat(stamp, total)
+    columns["_lune_tombstone"] = pc.if_else(
+        is_tombstone, pa.scalar(True), pa.scalar(None, pa.bool_())
+    )
+    return _table(columns, schema)
 
 
-def _table(columns: dict[str, list[Any]], schema: pa.Schema) -> pa.Table:
+def _table(columns: dict[str, pa.Array], schema: pa.Schema) -> pa.Table:
     arrays = []
     for field in schema:
-        values = columns[field.name]
-        if pa.types.is_decimal(field.type) or (
-            pa.types.is_timestamp(field.type) and values and isinstance(values[0], str)
-        ):
+        array = columns[field.name]
+        if array.type != field.type:
             # validated strings: Arrow's cast is exact and far faster than Decimal()
-            arrays.append(pa.array(values, pa.string()).cast(field.type))
-        else:
-            arrays.append(pa.array(values, field.type))
+            array = array.cast(field.type)
+        arrays.append(array)
     return pa.Table.from_arrays(arrays, schema=schema)
 
 

@@ -33,7 +33,7 @@ import orjson
 
 from .client import LuneClient
 from .errors import LuneNotFound
-from .records import contract_violation, parse_timestamp
+from .records import contract_violation, contract_violations, parse_timestamp
 from .settings import LOOKBACK_SECONDS, PAGE_SIZE, TERMINAL_STATUSES
 
 log = logging.getLogger("lune.sync")
@@ -215,8 +215,9 @@ class AccountSync:
         ):
             self.summary.list_pages += 1
             batch = SyncBatch()
-            for record in page:
-                self._process(record, position, batch)
+            # the whole page's contract at once: most pages hold throughout
+            for record, problem in zip(page, contract_violations(page), strict=True):
+                self._process(record, problem, position, batch)
                 position += 1
             yield batch
         self.summary.refresh_strategy = self.planner.strategy
@@ -232,9 +233,11 @@ class AccountSync:
             yield from self._fetch(missing)
         self._finish()
 
-    def _process(self, record: Any, list_position: int | None, batch: SyncBatch) -> None:
+    def _process(
+        self, record: Any, problem: str | None, list_position: int | None, batch: SyncBatch
+    ) -> None:
+        """Files one record: quarantined when `problem` (its `contract_violation`) says so."""
         summary = self.summary
-        problem = contract_violation(record)
         if problem:
             summary.quarantined += 1
             batch.quarantine.append(
@@ -304,7 +307,7 @@ class AccountSync:
                     self.summary.vanished += 1
                     self.state.open.pop(order_id, None)
                     continue
-                self._process(record, None, batch)
+                self._process(record, contract_violation(record), None, batch)
                 if len(batch.orders) + len(batch.quarantine) >= self.page_size:
                     yield batch
                     batch = SyncBatch()
