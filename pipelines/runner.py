@@ -107,7 +107,7 @@ def _pairs(values: dict[str, int]) -> str:
 # DuckDB's buffer pool defaults to 80% of RAM, and a backfill's merge fills whatever it is
 # given: capped, a 100,000-order load fits a small CI runner or Airflow worker (see
 # benchmarks/RESULTS.md). Insertion order is not part of any table's meaning here.
-DUCKDB_GLOBAL_CONFIG = {"memory_limit": "256MB", "preserve_insertion_order": False}
+DUCKDB_GLOBAL_CONFIG = {"memory_limit": "128MB", "preserve_insertion_order": False}
 _DUCKDB_GLOBAL_CONFIG_KEY = "destination.duckdb.credentials.global_config"
 
 
