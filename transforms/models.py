@@ -1,6 +1,6 @@
 """The SQL models in `sql/`: discovery, dependency order and rendering for one warehouse.
 
-A model is one `.sql` file holding one `select`. Files use four dbt-style macros, so the same
+A model is one `.sql` file holding one `select`. Files use five dbt-style macros, so the same
 text serves every warehouse:
 
 - `{{ source('orders') }}`: a loaded table. When the table or some of its contract columns do
@@ -11,6 +11,10 @@ text serves every warehouse:
 - `{{ var('customer_metadata_key') }}`: a build setting (validated before use).
 - `{{ days_between('start', 'end') }}`: whole days between two timestamps / dates, the one
   date function with no spelling shared by DuckDB, PostgreSQL, BigQuery and Snowflake.
+- `{{ distinct_list('column') }}`: an aggregate, the group's distinct non-null values sorted
+  and joined with '; ' (null when there are none). `string_agg(distinct … order by …)`
+  everywhere but DuckDB, where its list functions do the same about twice as fast (the
+  ordered distinct aggregates took `certificate_register` over a second at 100,000 orders).
 
 DuckDB and PostgreSQL run the rendered SQL as written (it sticks to their common subset).
 Other warehouses get it transpiled from the PostgreSQL spelling by sqlglot.
@@ -170,6 +174,14 @@ def render(
             if native:
                 return f"(cast({end} as date) - cast({start} as date))"
             return f"{_SENTINEL_DAYS}({start}, {end})"
+        if macro == "distinct_list" and len(args) == 1:
+            (column,) = args
+            if dialect == "duckdb":
+                return (
+                    f"(case when count({column}) = 0 then null else array_to_string("
+                    f"list_sort(list_distinct(list({column}))), '; ') end)"
+                )
+            return f"string_agg(distinct {column}, '; ' order by {column})"
         raise ModelError(f"{model.path.name}: unknown macro {match.group(0)!r}")
 
     sql = _MACRO.sub(expand, model.text)
