@@ -173,3 +173,28 @@ def test_every_reporting_view_is_documented_column_by_column(tmp_path):
     assert len(issues) == 12
     for issue in issues:
         assert f"| `{issue}` |" in docs_text, f"issue {issue} is not in the docs"
+
+
+def test_contract_matches_what_the_loader_creates(loader, sandbox_world):
+    """CONTRACT restates the loaded tables for the views; a real load must agree with it,
+    column for column and type for type, or the stand-ins would hide a drift."""
+    from transforms.contract import sql_type
+
+    sandbox_world.inject_malformed(sandbox_world.account_ids()[0], "bad_decimal")
+    loader.run()
+    with loader.connect() as con:
+        rows = con.execute(
+            "select table_name, column_name, data_type from information_schema.columns "
+            "where table_schema = 'lune'"
+        ).fetchall()
+        spell = {
+            t: con.execute(f"select typeof(cast(null as {sql_type(t, 'duckdb')}))").fetchone()[0]
+            for t in {t for cols in CONTRACT.values() for t in cols.values()}
+        }
+    loaded = {(table, column): data_type for table, column, data_type in rows}
+    expected = {
+        (table, column): spell[portable]
+        for table, columns in CONTRACT.items()
+        for column, portable in columns.items()
+    }
+    assert {k: loaded.get(k) for k in expected} == expected

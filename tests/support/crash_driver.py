@@ -2,8 +2,8 @@
 
 Usage: python -m tests.support.crash_driver <point> <cli args...>
 Points: mid-extract (third batch of orders; batches shrunk to 50 orders so a small world has
-several), after-extract, after-normalize, in-load (all
-table jobs done, the load not yet marked complete).
+several), after-extract, after-normalize, in-load (all table jobs done, the load not yet
+marked complete).
 """
 
 from __future__ import annotations
