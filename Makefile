@@ -49,10 +49,10 @@ bench: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/python -m pip install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url \
-		--no-emit-find-links --strip-extras --extra postgres --extra test \
+		--no-emit-find-links --extra postgres --extra test \
 		-o requirements.lock pyproject.toml requirements.in
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url \
-		--no-emit-find-links --strip-extras --extra airflow --extra test \
+		--no-emit-find-links --extra airflow --extra test \
 		-o requirements-airflow.lock pyproject.toml requirements.in
 
 clean:
