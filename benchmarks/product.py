@@ -1,4 +1,4 @@
-"""The product, run in-process in a worker: `pipelines.runner.run`, and the reporting views."""
+"""The product, run in-process in a worker: `pipelines.runner.run`, and the reporting marts."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _options(warehouse: Path, full_refresh: bool = False) -> Any:
         dataset=DATASET,
         pipeline_name=PIPELINE_NAME,
         pipelines_dir=str(warehouse / "pipelines"),
-        build_views=False,
+        transform=False,
         full_refresh=full_refresh,
         source_options=dict(SOURCE_OPTIONS),
     )
@@ -107,33 +107,30 @@ def _row_counts(warehouse: Path) -> dict[str, int]:
 
 
 def time_views(base_url: str, api_key: str, warehouse: Path, rounds: int = 3) -> dict[str, Any]:
-    """Builds the reporting views with `transforms.build_views(pipeline)` and times each one.
+    """Builds the reporting project (`dbt build`, tests included) and times each mart.
 
-    Each view is read in full (`SELECT *` into Arrow) `rounds` times; the first (cold) and
-    the best time are kept. If `transforms` is missing or fails, says so instead of raising.
+    Each mart of the reporting schema is read in full (`SELECT *` into Arrow) `rounds` times;
+    the first (cold) and the best time are kept. A failed build is reported, not raised.
     """
     _configure(base_url, api_key)
-    try:
-        from transforms import build_views
-    except Exception as e:  # transforms/ not written yet, or broken
-        return {"available": False, "reason": f"import transforms.build_views: {_short(e)}"}
     import duckdb
 
-    from pipelines.runner import make_pipeline
+    from pipelines.runner import build_reporting, make_pipeline
 
-    pipeline = make_pipeline(_options(warehouse))
+    options = _options(warehouse)
+    pipeline = make_pipeline(options)
     started = time.perf_counter()
     try:
-        built = build_views(pipeline)
+        result = build_reporting(pipeline, options)
     except Exception as e:
-        return {"available": False, "reason": f"build_views(pipeline) failed: {_short(e)}"}
+        return {"available": False, "reason": f"dbt build failed: {_short(e)}"}
     build_seconds = time.perf_counter() - started
+    built = [n.name for n in result.of_kind("model")]
     timings: dict[str, dict[str, Any]] = {}
     with duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True) as con:
         views = con.execute(
             "SELECT schema_name, view_name FROM duckdb_views() "
-            "WHERE NOT internal AND schema_name NOT IN ('information_schema', 'pg_catalog') "
-            "ORDER BY schema_name, view_name"
+            f"WHERE schema_name = '{DATASET}_reporting' ORDER BY view_name"
         ).fetchall()
         for schema, view in views:
             seconds: list[float] = []
@@ -156,7 +153,8 @@ def time_views(base_url: str, api_key: str, warehouse: Path, rounds: int = 3) ->
             }
     return {
         "available": True,
-        "built": [str(v) for v in (built or [])],
+        "built": built,
+        "tests": result.to_dict(),
         "build_seconds": build_seconds,
         "views": timings,
     }

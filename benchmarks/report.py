@@ -307,7 +307,7 @@ def _views_section(views: dict[str, Any] | None) -> str:
     ]
     return (
         f"Reporting views over the product's warehouse after its incremental run (built "
-        f"in {views['build_seconds']:.2f} s by `transforms.build_views(pipeline)`; each read "
+        f"in {views['build_seconds']:.2f} s by `dbt build` (models and data tests); each read "
         "in full, `SELECT *` into Arrow, 3 times):\n\n"
         + _table(["view", "first s", "best s", "rows", "error"], table)
     )

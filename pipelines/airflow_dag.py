@@ -1,4 +1,4 @@
-"""Airflow DAG: load Lune orders, then rebuild the reporting views, as two tasks with retries.
+"""Airflow DAG: load Lune orders, then build the reporting project (dbt), as two tasks.
 
 Copy or symlink this file into the DAG folder of an Airflow that has this package installed
 (`pip install -r requirements-airflow.lock` then `pip install --no-deps .`). Schedule,
@@ -36,8 +36,9 @@ def _options(**overrides: Any):
         pipeline_name=SETTINGS.pipeline_name,
         account_ids=SETTINGS.account_ids or None,
         since=SETTINGS.since,
-        customer_metadata_key=SETTINGS.customer_metadata_key,
-        build_views=False,
+        transform=False,
+        transform_vars={"customer_metadata_key": SETTINGS.customer_metadata_key},
+        transform_project_dir=SETTINGS.transforms_project_dir,
     )
     for key, value in overrides.items():
         setattr(options, key, value)
@@ -68,13 +69,13 @@ def lune_orders():
         return {"orders": summary.orders, "rows_loaded": summary.rows_loaded}
 
     @task
-    def transform(_loaded: dict[str, Any], **context: Any) -> list[str]:
-        from pipelines.runner import make_pipeline
-        from transforms import build_views
+    def transform(_loaded: dict[str, Any], **context: Any) -> dict[str, Any]:
+        """`dbt build` of the reporting project; a failing `error` test fails the task."""
+        from pipelines.runner import build_reporting, make_pipeline
 
         pipelines_dir = context.get("params", {}).get("pipelines_dir")
-        pipeline = make_pipeline(_options(pipelines_dir=pipelines_dir))
-        return build_views(pipeline, customer_metadata_key=SETTINGS.customer_metadata_key)
+        options = _options(pipelines_dir=pipelines_dir)
+        return build_reporting(make_pipeline(options), options).to_dict()
 
     transform(load())
 

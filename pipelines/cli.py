@@ -32,11 +32,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lune-pipeline",
-        description="Load Lune carbon-credit orders into a warehouse and build reporting views.",
+        description="Load Lune carbon-credit orders into a warehouse and build reporting marts.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="load new and changed orders, then rebuild the views")
+    run = commands.add_parser(
+        "run", help="load new and changed orders, then build the reporting project (dbt)"
+    )
     _add_common(run)
     run.add_argument("--accounts", help="comma-separated account ids (default: all)")
     run.add_argument("--since", help="first run only: load orders created since this ISO date")
@@ -44,11 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--strict", action="store_true", help="exit non-zero when any record is quarantined"
     )
-    run.add_argument("--no-views", action="store_true", help="skip rebuilding the views")
+    run.add_argument(
+        "--no-transform",
+        "--no-views",
+        dest="no_transform",
+        action="store_true",
+        help="load only; skip building the reporting project",
+    )
     run.add_argument("--summary-json", help="also write the run summary to this JSON file")
     run.add_argument("--progress", action="store_true", help="log dlt progress while loading")
 
-    transform = commands.add_parser("transform", help="rebuild the reporting views only")
+    transform = commands.add_parser(
+        "transform", help="build the reporting project (dbt build) over what is loaded"
+    )
     _add_common(transform)
 
     status = commands.add_parser("status", help="last run, rows per table, sync state")
@@ -107,8 +117,9 @@ def run_options(args: argparse.Namespace, settings: Settings, **overrides: Any):
         since=getattr(args, "since", None) or settings.since,
         full_refresh=getattr(args, "full_refresh", False),
         strict=getattr(args, "strict", False),
-        build_views=settings.transforms_enabled and not getattr(args, "no_views", False),
-        customer_metadata_key=settings.customer_metadata_key,
+        transform=settings.transforms_enabled and not getattr(args, "no_transform", False),
+        transform_vars={"customer_metadata_key": settings.customer_metadata_key},
+        transform_project_dir=settings.transforms_project_dir,
         progress=getattr(args, "progress", False),
     )
     for key, value in overrides.items():
@@ -135,20 +146,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_transform(args: argparse.Namespace) -> int:
-    from transforms import build_views
-
-    from .runner import describe_error, make_pipeline
+    from .runner import build_reporting, describe_error, make_pipeline
 
     settings = settings_for(args)
     options = run_options(args, settings)
     try:
-        views = build_views(
-            make_pipeline(options), customer_metadata_key=settings.customer_metadata_key
-        )
+        result = build_reporting(make_pipeline(options), options)
     except Exception as e:
-        print(f"lune-pipeline: rebuilding the views failed: {describe_error(e)}", file=sys.stderr)
+        print(f"lune-pipeline: {describe_error(e)}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"rebuilt {len(views)} views in dataset {settings.dataset!r}: {', '.join(views)}")
+    print(result.to_text())
     return EXIT_OK
 
 

@@ -64,26 +64,31 @@ def run_demo(path: str, seed: int = DEMO_SEED) -> int:
 
 
 def _describe(db_path: Path) -> None:
+    schemas = (DEMO_DATASET, f"{DEMO_DATASET}_reporting")
     with duckdb.connect(str(db_path), read_only=True) as con:
-        rows = con.execute(
-            "select table_name, table_type from information_schema.tables "
-            "where table_schema = ? and table_name not like '\\_dlt%' escape '\\' "
-            "order by table_type, table_name",
-            [DEMO_DATASET],
-        ).fetchall()
-        print(f"\nWhat landed in {db_path} (schema {DEMO_DATASET!r}):")
-        for name, kind in rows:
-            count = con.execute(f'select count(*) from {DEMO_DATASET}."{name}"').fetchone()[0]
-            label = "view " if kind == "VIEW" else "table"
-            print(f"  {label} {name:<32} {count:>8} rows")
+        for schema, what in zip(schemas, ("loaded tables", "reporting marts"), strict=True):
+            rows = con.execute(
+                "select table_name, table_type from information_schema.tables "
+                "where table_schema = ? and table_name not like '\\_dlt%' escape '\\' "
+                "order by table_type, table_name",
+                [schema],
+            ).fetchall()
+            print(f"\n{what.capitalize()} in {db_path} (schema {schema!r}):")
+            for name, kind in rows:
+                count = con.execute(f'select count(*) from {schema}."{name}"').fetchone()[0]
+                label = "view " if kind == "VIEW" else "table"
+                print(f"  {label} {name:<32} {count:>8} rows")
     query = (
         "select reporting_year, retired_tonnes, removal_pct, planned_future_retirement_tonnes "
-        f"from {DEMO_DATASET}.esrs_e1_7_summary order by reporting_year"
+        f"from {DEMO_DATASET}_reporting.esrs_e1_7_summary order by reporting_year"
     )
     print("\nQuery it, for example:")
     print(f"  .venv/bin/python -c \"import duckdb; duckdb.connect('{db_path}').sql(")
     print(f"      '{query}').show()\"")
-    print("Column meanings: docs/reporting-views.md and docs/warehouse-tables.md")
+    print(
+        "Every mart and column is described in the warehouse itself (DuckDB: duckdb_columns()"
+        ".comment) and in sql/models/marts/_lune__marts.yml."
+    )
 
 
 def _indent(text: str) -> str:

@@ -31,6 +31,8 @@ class Settings:
     since: str | None = None
     transforms_enabled: bool = True
     customer_metadata_key: str = "customer_id"
+    # a copy of the dbt project to build instead of the bundled sql/ (absolute path)
+    transforms_project_dir: str | None = None
     cron: str = "0 3 * * *"
     retries: int = 2
     retry_delay_minutes: int = 10
@@ -104,7 +106,22 @@ def load_settings(path: Path | None = None, profile: str | None = None) -> Setti
         since=source.get("since"),
         transforms_enabled=bool(transforms.get("enabled", True)),
         customer_metadata_key=transforms.get("customer_metadata_key", "customer_id"),
+        transforms_project_dir=_project_dir(path, transforms.get("project_dir")),
         cron=schedule.get("cron", "0 3 * * *"),
         retries=int(schedule.get("retries", 2)),
         retry_delay_minutes=int(schedule.get("retry_delay_minutes", 10)),
     )
+
+
+def _project_dir(manifest: Path, value: Any) -> str | None:
+    """`transforms.project_dir`, relative to the manifest's folder when not absolute."""
+    if not value:
+        return None
+    folder = Path(str(value)).expanduser()
+    if not folder.is_absolute():
+        folder = manifest.resolve().parent / folder
+    if not (folder / "dbt_project.yml").is_file():
+        raise ManifestError(
+            f"transforms.project_dir in {manifest} is {value!r}, which holds no dbt_project.yml."
+        )
+    return str(folder)

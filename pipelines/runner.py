@@ -4,7 +4,8 @@
 - A load package left by a killed run is finished before new data is read, so the state
   that travelled with it lands together with its data.
 - Parquet load files where the warehouse takes them (far faster and leaner than INSERTs).
-- The reporting views are rebuilt after each successful load.
+- The reporting project (dbt, `sql/`) is built after each successful load: models, seeds
+  and data tests; a failing `error` test fails the run, `warn` tests are reported.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from sources.lune import RunReport, lune_source
 from sources.lune.errors import LuneError
+from transforms.errors import TransformError
 
 log = logging.getLogger("lune.pipeline")
 
@@ -49,8 +51,11 @@ class RunOptions:
     since: str | None = None
     full_refresh: bool = False
     strict: bool = False
-    build_views: bool = True
-    customer_metadata_key: str = "customer_id"
+    transform: bool = True
+    # dbt vars of the reporting project (sql/dbt_project.yml), e.g. customer_metadata_key
+    transform_vars: dict[str, Any] = field(default_factory=dict)
+    # another copy of the dbt project (an analyst's extension); default: the bundled sql/
+    transform_project_dir: str | None = None
     progress: bool = False
     source_options: dict[str, Any] = field(default_factory=dict)
 
@@ -72,7 +77,7 @@ class RunSummary:
     status_transitions: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
     rows_loaded: dict[str, int] = field(default_factory=dict)
-    views: list[str] = field(default_factory=list)
+    transform: dict[str, Any] = field(default_factory=dict)
     accounts: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -93,6 +98,12 @@ class RunSummary:
             f"quarantined records: {self.quarantined}",
             "rows loaded: " + (_pairs(self.rows_loaded) or "none"),
         ]
+        if self.transform:
+            lines.append(
+                f"reporting: {self.transform['models']} models, {self.transform['tests_passed']} "
+                f"tests passed, {len(self.transform['tests_warned'])} warning(s)"
+            )
+            lines += [f"  warning: {w}" for w in self.transform["tests_warned"]]
         if self.resumed_pending_packages:
             lines.append(f"finished {self.resumed_pending_packages} package(s) of an earlier run")
         if self.error:
@@ -172,7 +183,8 @@ def run_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
 
 
 def run(options: RunOptions) -> RunSummary:
-    """Loads Lune into the destination and rebuilds the views. Raises RunError on failure."""
+    """Loads Lune into the destination and builds the reporting project. Raises RunError on
+    failure."""
     started = time.monotonic()
     summary = RunSummary(
         started_at=datetime.now(UTC).isoformat(),
@@ -255,13 +267,23 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
     summary.load_ids = list(load_info.loads_ids)
     log.info("load done in %.2fs: load ids %s", summary.timings["load"], summary.load_ids)
 
-    if options.build_views:
-        from transforms import build_views
-
+    if options.transform:
         step = time.monotonic()
-        summary.views = build_views(pipeline, customer_metadata_key=options.customer_metadata_key)
+        summary.transform = build_reporting(pipeline, options).to_dict()
         summary.timings["transform"] = round(time.monotonic() - step, 3)
-        log.info("rebuilt %d views in %.2fs", len(summary.views), summary.timings["transform"])
+        log.info("built the reporting project in %.2fs", summary.timings["transform"])
+
+
+def build_reporting(pipeline: dlt.Pipeline, options: RunOptions) -> Any:
+    """`dbt build` of the reporting project against the pipeline's destination."""
+    import transforms
+
+    project_dir = options.transform_project_dir
+    return transforms.build(
+        pipeline,
+        variables=options.transform_vars,
+        project_dir=Path(project_dir) if project_dir else transforms.DBT_PROJECT_DIR,
+    )
 
 
 def _collect(report: RunReport, summary: RunSummary) -> None:
@@ -284,7 +306,7 @@ def describe_error(error: BaseException) -> str:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (LuneError, RunError)):
+        if isinstance(current, (LuneError, RunError, TransformError)):
             return str(current)
         if isinstance(current, ConfigFieldMissingException):
             fields = ", ".join(current.fields)

@@ -40,7 +40,14 @@ def collect_status(options: RunOptions) -> dict[str, Any]:
         last = json.loads(path.read_text())
         status["last_run"] = {
             k: last.get(k)
-            for k in ("started_at", "finished_at", "outcome", "error", "duration_seconds")
+            for k in (
+                "started_at",
+                "finished_at",
+                "outcome",
+                "error",
+                "duration_seconds",
+                "transform",
+            )
         }
     try:
         _read_destination(pipeline, status)
@@ -107,6 +114,14 @@ def print_status(options: RunOptions, *, as_json: bool) -> int:
             )
         else:
             print("last run: none recorded")
+        transform = (last or {}).get("transform") or {}
+        if transform:
+            print(
+                f"reporting: {transform.get('models')} models, {transform.get('tests_passed')} "
+                f"tests passed, {len(transform.get('tests_warned') or [])} warning(s)"
+            )
+            for warning in transform.get("tests_warned") or []:
+                print(f"  warning: {warning}")
         if status.get("destination_error"):
             print(f"destination: unreadable — {status['destination_error']}")
         for table, count in status["tables"].items():

@@ -1,6 +1,6 @@
 """The Airflow DAG under a real Airflow: it imports cleanly, and `airflow dags test` loads the
-sandbox and builds the views. Runs in the Airflow venv (`make test-airflow`, part of `make test`);
-skipped in an environment without Airflow."""
+sandbox and builds the reporting project. Runs in the Airflow venv (`make test-airflow`, part
+of `make test`); skipped in an environment without Airflow."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_dag_loads_the_sandbox_under_airflow(tmp_path):
             r[0]
             for r in con.execute(
                 "select table_name from information_schema.tables "
-                "where table_schema = 'lune' and table_type = 'VIEW'"
+                "where table_schema = 'lune_reporting' and table_type = 'VIEW'"
             ).fetchall()
         }
     assert "order_details" in views

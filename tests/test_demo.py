@@ -13,7 +13,7 @@ from tests.support.warehouse import actual_rows, differences, expected_rows
 def test_demo_loads_exactly_the_sandbox(tmp_path):
     result = run_cli(["demo", "--path", str(tmp_path / "demo.duckdb")], tmp_path, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "What landed in" in result.stdout
+    assert "Loaded tables in" in result.stdout and "Reporting marts in" in result.stdout
     assert "How to query it" in result.stdout or "Query it" in result.stdout
 
     # the same world, moved on the same way, is what the demo's sandbox served
@@ -26,5 +26,26 @@ def test_demo_loads_exactly_the_sandbox(tmp_path):
                 "select table_name, estimated_size from duckdb_tables() where schema_name = 'lune'"
             ).fetchall()
         )
+        schemas = {r[0] for r in con.execute("select schema_name from duckdb_schemas()").fetchall()}
+        marts = con.execute(
+            "select view_name, comment from duckdb_views() where schema_name = 'lune_reporting'"
+        ).fetchall()
+        blank_columns = con.execute(
+            "select c.table_name, c.column_name from duckdb_columns() as c "
+            "inner join duckdb_views() as v on v.schema_name = c.schema_name "
+            "and v.view_name = c.table_name "
+            "where c.schema_name = 'lune_reporting' and coalesce(trim(c.comment), '') = ''"
+        ).fetchall()
+        raw = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'lune'"
+            ).fetchall()
+        }
     for table in ("orders", "orders__bundles", "orders__projects", "order_status_history"):
         assert counts[table] > 0, table
+    assert {"lune", "lune_staging", "lune_reporting"} <= schemas
+    assert len(marts) >= 10 and all((comment or "").strip() for _, comment in marts), marts
+    assert blank_columns == []
+    # the raw schema holds only what dlt loaded: no view, no seed
+    assert all(not t.startswith(("stg_", "int_", "seed_")) for t in raw), raw

@@ -1,11 +1,11 @@
-"""The reporting views over a small hand-made fixture, on DuckDB and on a real PostgreSQL.
+"""The reporting marts over a small hand-made fixture, on DuckDB and on a real PostgreSQL.
 
 Every expected figure is worked out by hand below, with the arithmetic visible. The fixture is
-inserted with plain SQL into tables with the loader contract's exact types
-(docs/warehouse-tables.md), the views are built twice (idempotent), and every assertion runs
-on both databases. The session time zone is set to America/New_York so that a view grouping
-by the session's calendar instead of UTC would put o8's retirement (2026-01-01 02:00 UTC) in
-2025 and fail.
+inserted with plain SQL into raw tables with the types the dbt sources declare (the loader's
+contract), the dbt project is built twice (idempotent, data tests included), and every
+assertion runs on both databases. The session time zone is set to America/New_York so that a
+mart grouping by the session's calendar instead of UTC would put o8's retirement
+(2026-01-01 02:00 UTC) in 2025 and fail.
 
 Fixture: account A "Acme" (EUR), account B "Beta" (USD).
 Bundles: bR "Removals" carbon_removal / long_term [pDAC, pBio]; bX "Forests"
@@ -47,7 +47,8 @@ from typing import Any
 import dlt
 import pytest
 
-from transforms import build_views_with_client, create_table_sql
+import transforms
+from tests.support.raw_tables import create_raw_tables
 
 # The fixture reads best as one row per line.
 # fmt: off
@@ -168,15 +169,6 @@ def insert(client: Any, table: str, columns: list[str], rows: list[tuple]) -> No
         client.execute_sql(sql, *row)
 
 
-def create_contract_tables(client: Any, dialect: str, tables: tuple[str, ...] = ALL_TABLES):
-    if not client.has_dataset():
-        client.create_dataset()
-    for table in tables:
-        client.execute_sql(
-            create_table_sql(table, client.make_qualified_table_name(table), dialect)
-        )
-
-
 def load_fixture(client: Any) -> None:
     insert(client, "client_accounts", ["id", "name", "currency", "type", "scope"], ACCOUNTS)
     insert(
@@ -254,11 +246,11 @@ Rows = Callable[..., list[dict[str, Any]]]
 
 
 def row_reader(client: Any) -> Rows:
+    """Reads a mart of the reporting schema (`<dataset>_reporting`) through `client`."""
+    schema = f"{client.dataset_name}_reporting"
+
     def rows(view: str, order_by: str = "1", where: str = "true") -> list[dict[str, Any]]:
-        sql = (
-            f"select * from {client.make_qualified_table_name(view)} "
-            f"where {where} order by {order_by}"
-        )
+        sql = f"select * from {schema}.{view} where {where} order by {order_by}"
         with client.execute_query(sql) as cursor:
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
@@ -273,12 +265,14 @@ def views(request, tmp_path_factory) -> Iterator[Rows]:
     folder = tmp_path_factory.mktemp(f"views_{backend}")
     pipeline = make_pipeline(backend, folder, "rpt_fixture", dsn)
     with pipeline.sql_client() as client:
-        client.execute_sql("drop schema if exists rpt_fixture cascade")
-        create_contract_tables(client, backend)
+        for schema in ("rpt_fixture", "rpt_fixture_staging", "rpt_fixture_reporting"):
+            client.execute_sql(f"drop schema if exists {schema} cascade")
+        create_raw_tables(client, backend)
         load_fixture(client)
-        built = build_views_with_client(client, backend, "rpt_fixture")
-        built_again = build_views_with_client(client, backend, "rpt_fixture")  # idempotent
-        assert built == built_again
+    built = transforms.build(pipeline)
+    built_again = transforms.build(pipeline)  # idempotent
+    assert sorted(n.name for n in built.nodes) == sorted(n.name for n in built_again.nodes)
+    with pipeline.sql_client() as client:
         client.execute_sql("set TimeZone = 'America/New_York'")
         yield row_reader(client)
 

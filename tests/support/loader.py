@@ -19,7 +19,7 @@ class Loader:
     workdir: Path
     dataset: str = "lune"
     pipeline_name: str = "lune_test"
-    build_views: bool = False
+    transform: bool = False
     source_options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -36,7 +36,7 @@ class Loader:
             dataset=self.dataset,
             pipeline_name=self.pipeline_name,
             pipelines_dir=str(self.pipelines_dir),
-            build_views=self.build_views,
+            transform=self.transform,
             source_options=dict(self.source_options),
         )
         for key, value in overrides.items():

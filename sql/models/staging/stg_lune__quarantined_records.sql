@@ -2,7 +2,7 @@
 -- grain: one row per record the loader set aside for breaking the API contract
 -- purpose: surfaced in data_quality_issues; payload is the raw record as JSON text
 with source as (
-    select * from {{ source('quarantined_records') }}
+    select * from {{ lune_source('quarantined_records') }}
 ),
 
 renamed as (

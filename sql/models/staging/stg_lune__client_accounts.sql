@@ -2,7 +2,7 @@
 -- grain: one row per Lune account the API key reads (account_id)
 -- purpose: account names and currencies, with clean names
 with source as (
-    select * from {{ source('client_accounts') }}
+    select * from {{ lune_source('client_accounts') }}
 ),
 
 renamed as (

@@ -3,7 +3,7 @@
 -- purpose: the loaded `orders` table with clean names. Money stays beside its currency;
 --   is_void marks Lune's voided orders (status cancelled / failed: not ESRS "cancelled").
 with source as (
-    select * from {{ source('orders') }}
+    select * from {{ lune_source('orders') }}
 ),
 
 renamed as (

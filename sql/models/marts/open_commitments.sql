@@ -55,7 +55,10 @@ final as (
         o.net_cost,
         o.gross_cost,
         o.created_at,
-        {{ days_between("o.created_at at time zone 'UTC'", 'current_date') }} as age_days,
+        cast(
+            {{ dbt.datediff("cast(o.created_at at time zone 'UTC' as date)", 'current_date', 'day') }}
+            as bigint
+        ) as age_days,
         bl.bundle_names,
         bl.bundle_offset_types,
         coalesce(bl.has_insufficient_inventory, false) as has_insufficient_inventory,

@@ -38,11 +38,11 @@ retirement_times as (
 ),
 
 mechanisms as (
-    select * from {{ ref('seed_project_type_mechanisms') }}
+    select * from {{ ref('project_type_mechanisms') }}
 ),
 
 eu_member_states as (
-    select * from {{ ref('seed_eu_member_states') }}
+    select * from {{ ref('eu_member_states') }}
 ),
 
 -- the order's bundle line that holds the line's project (lowest bundle id if several do)

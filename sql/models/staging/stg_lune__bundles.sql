@@ -2,7 +2,7 @@
 -- grain: one row per catalogue bundle (bundle_id), disabled bundles included
 -- purpose: Lune's own classification of each bundle (offset_type, carbon_permanence)
 with source as (
-    select * from {{ source('bundles') }}
+    select * from {{ lune_source('bundles') }}
 ),
 
 renamed as (
@@ -17,6 +17,7 @@ renamed as (
         currency,
         available_quantity as available_tonnes,
         coalesce(disabled, false) as is_disabled,
+        project_ids,
         synced_at
     from source
 ),

@@ -4,7 +4,7 @@
 --   order's first observation: then observed_at is when the loader first saw the order, not
 --   when it entered the status.
 with source as (
-    select * from {{ source('order_status_history') }}
+    select * from {{ lune_source('order_status_history') }}
 ),
 
 renamed as (

@@ -72,7 +72,7 @@ final as (
         certificate_url,
         public_certificate_url,
         offset_link_id,
-        metadata ->> '{{ var('customer_metadata_key') }}' as customer_id,
+        metadata ->> '{{ customer_metadata_key() }}' as customer_id,
         metadata,
         created_at,
         synced_at

@@ -2,7 +2,7 @@
 -- grain: one row per order x bundle line (account_id, order_id, line_idx)
 -- purpose: the bundles an order bought, with clean names; prices in the order's currency
 with source as (
-    select * from {{ source('orders__bundles') }}
+    select * from {{ lune_source('orders__bundles') }}
 ),
 
 renamed as (

@@ -3,7 +3,7 @@
 -- purpose: registry (quality standard) and host country of each project, with clean names;
 --   country_code upper-cased and trimmed for the EU lookup
 with source as (
-    select * from {{ source('projects') }}
+    select * from {{ lune_source('projects') }}
 ),
 
 renamed as (

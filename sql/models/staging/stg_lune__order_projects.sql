@@ -4,7 +4,7 @@
 --   lower-cased, trimmed project type the mechanism seed is keyed on (Lune mixes
 --   "Forest conservation" and "Forest Conservation").
 with source as (
-    select * from {{ source('orders__projects') }}
+    select * from {{ lune_source('orders__projects') }}
 ),
 
 renamed as (

@@ -1,0 +1,26 @@
+-- Every credit line has a mechanism; a line no source could classify is counted as
+-- 'unclassified' (never dropped) and listed in data_quality_issues for an analyst to map.
+{{ config(severity='error') }}
+
+with lines as (
+    select * from {{ ref('credit_lines') }}
+),
+
+reported as (
+    select * from {{ ref('data_quality_issues') }}
+    where issue = 'unmapped_project_type'
+)
+
+select
+    lines.account_id,
+    lines.order_id,
+    lines.line_idx,
+    lines.mechanism
+from lines
+left join reported
+    on reported.account_id = lines.account_id
+    and reported.order_id = lines.order_id
+    and reported.line_idx = lines.line_idx
+where lines.mechanism is null
+    or lines.mechanism not in ('removal', 'reduction', 'mixed', 'unclassified')
+    or (lines.mechanism = 'unclassified' and reported.issue is null)
