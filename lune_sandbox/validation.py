@@ -32,7 +32,8 @@ class OrderRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     selection: Selection | None = None
     masses: list[tuple[BundleSpec, Decimal]] | None = None
-    tonnes: Decimal | None = None
+    tonnes: Decimal | None = None  # by mass: the quantity after quantity_trunc
+    requested: Decimal | None = None  # by mass: the mass asked for, in tonnes, untruncated
     value: Decimal | None = None
     estimate_id: str | None = None
     places: int = TONNE_PLACES
@@ -81,7 +82,8 @@ def _quantity(body: dict[str, Any], request: OrderRequest, catalogue: Catalogue)
         raise validation_error("Give exactly one of `mass` or `bundle_masses`.")
     step = tonnes_step(request.places)
     if has_mass:
-        request.tonnes = _mass(body["mass"], "mass").quantize(step, ROUND_DOWN)
+        request.requested = _mass(body["mass"], "mass")
+        request.tonnes = request.requested.quantize(step, ROUND_DOWN)
         _check_tonnes(request.tonnes)
         return
     masses = body["bundle_masses"]
@@ -90,6 +92,7 @@ def _quantity(body: dict[str, Any], request: OrderRequest, catalogue: Catalogue)
     if request.selection is not None:
         raise validation_error("`bundle_selection` cannot be combined with `bundle_masses`.")
     parsed: list[tuple[BundleSpec, Decimal]] = []
+    requested = ZERO
     for index, item in enumerate(masses):
         if not isinstance(item, dict):
             raise validation_error(f"`bundle_masses[{index}]` must be an object.")
@@ -97,8 +100,10 @@ def _quantity(body: dict[str, Any], request: OrderRequest, catalogue: Catalogue)
         if any(b is bundle for b, _ in parsed):
             raise validation_error(f"Bundle {bundle.id} appears twice in `bundle_masses`.")
         amount = _mass(item.get("mass"), f"bundle_masses[{index}].mass")
+        requested += amount
         parsed.append((bundle, amount.quantize(step, ROUND_DOWN)))
     request.masses = parsed
+    request.requested = requested
     request.tonnes = sum((amount for _, amount in parsed), ZERO)
     _check_tonnes(request.tonnes)
 

@@ -22,7 +22,7 @@ from .book import NEWEST_END, OrderBook
 from .catalogue import CENT, FX_RATES, BundleSpec, Catalogue
 from .errors import ApiError
 from .orders import OPEN_STATUSES, OrderEntry, iso_ms
-from .pricing import HUNDRED, TONNE_PLACES, Purchase, tonnes
+from .pricing import HUNDRED, TONNE_PLACES, Purchase, decimal_text
 from .validation import OrderRequest
 
 DEFAULT_API_KEY = "sandbox_sk_live_do_not_use"
@@ -335,28 +335,34 @@ class SandboxWorld:
     def _requested(
         self, account: AccountState, request: OrderRequest
     ) -> tuple[Purchase, dict[str, Any]]:
-        """What an order the API was asked to create buys."""
+        """What an order the API was asked to create buys.
+
+        `requested_quantity` / `requested_value` are what was asked for; `quantity_trunc` only
+        cuts what is bought (`request.places`, see pricing).
+        """
         facts = self._facts(request.kind)
         facts["idempotency_key"] = request.idempotency_key
         facts["metadata"] = request.metadata
         facts["payment_method"] = "invoice"
         selection = request.selection or account.selection
+        places = request.places
         if request.kind == "value":
             assert request.value is not None
             facts["requested_value"] = f"{request.value:f}"
-            return Purchase("value", account.currency, request.value, selection), facts
+            purchase = Purchase("value", account.currency, request.value, selection, places)
+            return purchase, facts
         if request.kind == "estimate":
             assert request.estimate_id is not None
             facts["estimate_id"] = request.estimate_id
             # no estimates are stored: a stable quantity per estimate id stands in for one
             exponent = random.Random(request.estimate_id).uniform(-2, 1.7)
-            total = Decimal(str(round(10**exponent, TONNE_PLACES)))
+            requested = Decimal(str(round(10**exponent, TONNE_PLACES)))
         else:
-            assert request.tonnes is not None
-            total = request.tonnes
-        facts["requested_quantity"] = tonnes(total)
+            assert request.requested is not None
+            requested = request.requested
+        facts["requested_quantity"] = decimal_text(requested)
         purchase = Purchase(
-            "quantity", account.currency, total, selection, request.places, request.masses
+            "quantity", account.currency, requested, selection, places, request.masses
         )
         return purchase, facts
 

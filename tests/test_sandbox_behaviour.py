@@ -284,7 +284,7 @@ def test_created_orders_are_priced_consistently(client, sandbox_world):
         "/v1/orders/by-mass",
         json={"mass": {"amount": "2.7182818", "unit": "t"}, "quantity_trunc": "kg"},
     ).json()
-    assert truncated["quantity"] == "2.718"
+    assert truncated["quantity"] == "2.718" and truncated["requested_quantity"] == "2.7182818"
     value = client.post("/v1/orders/by-value", json={"value": "999.99"}).json()
     assert Decimal(value["total_cost"]) <= Decimal("999.99")
     estimate = client.post("/v1/orders/by-estimate", json={"estimate_id": "est_42"}).json()
@@ -363,6 +363,135 @@ def test_bundle_selections_are_checked(client, sandbox_world):
         assert (response.status_code, error_code(response)) == (400, code), selection
     response = client.post("/v1/orders/by-mass", content=b"{not json")
     assert (response.status_code, error_code(response)) == (400, "validation_error")
+
+
+# --- quantity_trunc on the create endpoints ------------------------------------------------
+
+# Hand-worked against the fixed catalogue, in the own account's GBP (asserted below):
+# Tropical forest conservation at 12.40 a tonne, Latin America reforestation at 18.90.
+# By mass: 3.456789 t of Tropical forest conservation; money to the cent,
+# half up; commission 10% of the offset cost.
+BY_QUANTITY = {  # quantity_trunc -> (quantity, offset_cost, commission, total_cost)
+    "t": ("3", "37.20", "3.72", "40.92"),  # 3 × 12.40
+    "kg": ("3.456", "42.85", "4.29", "47.14"),  # 3.456 × 12.40 = 42.8544; 4.2850 -> 4.29
+    None: ("3.456789", "42.86", "4.29", "47.15"),  # 3.456789 × 12.40 = 42.8641836
+}
+# By value: 100.00 buys offsets for 100 / 1.1 = 90.90 (to the cent, down); 90.90 / 12.40 =
+# 7.3306451… t, truncated to the quantity_trunc's unit.
+BY_VALUE = {
+    "t": ("7", "86.80", "8.68", "95.48"),
+    "kg": ("7.33", "90.89", "9.09", "99.98"),  # 7.330 × 12.40 = 90.892; 9.089 -> 9.09
+    None: ("7.330645", "90.90", "9.09", "99.99"),  # 7.330645 × 12.40 = 90.899998
+}
+# the unit quantity_trunc truncates to: a whole number of tonnes, of kilograms, or (absent)
+# Lune's finest unit, the gram
+TRUNC_UNIT = {"t": Decimal(1), "kg": Decimal("0.001"), None: Decimal("0.000001")}
+
+
+def bundle_ids(client: httpx.Client) -> dict[str, str]:
+    """Bundle name -> id, after checking the two unit prices the expectations rest on."""
+    bundles = client.get("/v1/bundles", params={"limit": 100}).json()["data"]
+    prices = {b["name"]: b["unit_price"] for b in bundles if b["currency"] == "GBP"}
+    assert prices["Tropical forest conservation"] == "12.40"
+    assert prices["Latin America reforestation"] == "18.90"
+    return {b["name"]: b["id"] for b in bundles}
+
+
+@pytest.mark.parametrize("trunc", ["t", "kg", None])
+@pytest.mark.parametrize("path", ["by-mass", "by-value"])
+def test_quantity_trunc_on_every_create_endpoint(client, path, trunc):
+    """quantity_trunc=t buys a whole number of tonnes, kg a whole number of kilograms, and
+    without it the exact quantity; costs follow the truncated quantity; what was requested
+    (requested_quantity / requested_value) is kept as requested."""
+    tropical = bundle_ids(client)["Tropical forest conservation"]
+    body: dict[str, Any] = {"bundle_selection": [{"bundle_id": tropical}]}
+    if trunc is not None:
+        body["quantity_trunc"] = trunc
+    if path == "by-mass":
+        body["mass"] = {"amount": "3456.789", "unit": "kg"}
+    else:
+        body["value"] = "100.00"
+    response = client.post(f"/v1/orders/{path}", json=body)
+    assert response.status_code == 200, response.text
+    order = response.json()
+    expected = (BY_VALUE if path == "by-value" else BY_QUANTITY)[trunc]
+    got = (order["quantity"], order["offset_cost"], order["commission"], order["total_cost"])
+    assert got == expected
+    assert Decimal(order["quantity"]) % TRUNC_UNIT[trunc] == 0
+    [line] = order["bundles"]
+    assert (line["bundle_id"], line["quantity"], line["offset_cost"]) == (
+        tropical,
+        order["quantity"],
+        order["offset_cost"],
+    )
+    if path == "by-value":
+        assert (order["requested_value"], order["requested_quantity"]) == ("100.00", None)
+        assert Decimal(order["total_cost"]) <= Decimal("100.00"), "total cost ≤ value"
+    else:
+        assert (order["requested_quantity"], order["requested_value"]) == ("3.456789", None)
+    assert order_problems(order, "GBP") == []
+
+
+@pytest.mark.parametrize(
+    ("path", "trunc", "body", "quantities", "offsets", "totals"),
+    [
+        # 3.456789 t -> 3 t; half of it, 1.5, truncated -> 1; the last bundle takes the rest
+        (
+            "by-mass",
+            "t",
+            {"mass": {"amount": "3.456789", "unit": "t"}},
+            ["1", "2"],
+            ["12.40", "37.80"],
+            ("50.20", "5.02", "55.22"),
+        ),
+        # 1000.00 -> 909.09 for offsets: 454.54 and 454.55; 454.54 / 12.40 = 36.65…,
+        # 454.55 / 18.90 = 24.05… t
+        (
+            "by-value",
+            "t",
+            {"value": "1000.00"},
+            ["36", "24"],
+            ["446.40", "453.60"],
+            ("900.00", "90.00", "990.00"),
+        ),
+        # 36.656 × 12.40 = 454.5344; 24.050 × 18.90 = 454.545 -> 454.55; 90.908 -> 90.91
+        (
+            "by-value",
+            "kg",
+            {"value": "1000.00"},
+            ["36.656", "24.05"],
+            ["454.53", "454.55"],
+            ("909.08", "90.91", "999.99"),
+        ),
+    ],
+)
+def test_quantity_trunc_keeps_every_line_on_its_unit(
+    client, sandbox_world, path, trunc, body, quantities, offsets, totals
+):
+    """With two bundles (50/50) every bundle line is truncated too, so the lines still add up
+    to the order; later the project lines stay on the same unit and add up as well."""
+    names = bundle_ids(client)
+    selection = [
+        {"bundle_id": names["Tropical forest conservation"], "percentage": 50},
+        {"bundle_id": names["Latin America reforestation"], "percentage": 50},
+    ]
+    body = {**body, "bundle_selection": selection, "quantity_trunc": trunc}
+    ids = []
+    for _ in range(4):  # a few, so that some get as far as showing their projects
+        order = client.post(f"/v1/orders/{path}", json=body).json()
+        assert [line["quantity"] for line in order["bundles"]] == quantities
+        assert [line["offset_cost"] for line in order["bundles"]] == offsets
+        assert (order["offset_cost"], order["commission"], order["total_cost"]) == totals
+        assert order_problems(order, "GBP") == []
+        ids.append(order["id"])
+    for _ in range(25):  # placed -> paid -> retiring -> complete, unless cancelled or failed
+        sandbox_world.advance(new_orders=0, transitions=1000)
+    later = [sandbox_world.order(sandbox_world.account_ids()[0], i) for i in ids]
+    assert "complete" in {o["status"] for o in later}
+    unit = TRUNC_UNIT[trunc]
+    for order in later:
+        assert {Decimal(p["quantity"]) % unit for p in order["projects"] or []} <= {0}
+        assert order_problems(order, "GBP") == []
 
 
 # --- rate limit -----------------------------------------------------------------------------
@@ -536,12 +665,10 @@ def order_problems(order: dict[str, Any], currency: str) -> list[str]:
     expect(bool(CREATED_AT_RE.match(order["created_at"])), "created_at format")
     for name in ("offset_cost", "commission", "total_cost"):
         expect(order[name] is None or bool(MONEY_RE.match(order[name])), f"{name} format")
-    for name in ("quantity", "requested_quantity"):
-        expect(order[name] is None or bool(TONNES_RE.match(order[name])), f"{name} format")
-    expect(
-        order["requested_value"] is None or bool(DECIMAL_RE.match(order["requested_value"])),
-        "requested_value format",
-    )
+    expect(order["quantity"] is None or bool(TONNES_RE.match(order["quantity"])), "quantity")
+    # what was asked for, as asked: the description's decimal, any number of decimals
+    for name in ("requested_quantity", "requested_value"):
+        expect(order[name] is None or bool(DECIMAL_RE.match(order[name])), f"{name} format")
     complete = status == "complete"
     expect(
         order["certificate"]

@@ -394,3 +394,34 @@ def test_error_codes_are_the_descriptions_where_it_has_a_body(spec_dict, client)
         "estimate_not_found",
         "bundle_id_invalid",
     }
+
+
+# --- the three create-order endpoints --------------------------------------------------------
+
+TRUNCS = {"t": 0, "kg": 3, None: 6}  # quantity_trunc -> decimals of tonnes it keeps
+
+
+def places(quantity: str) -> int:
+    """Decimals of a decimal string ('3' -> 0, '3.456' -> 3)."""
+    return len(quantity.partition(".")[2])
+
+
+def test_create_orders_validate_with_every_quantity_trunc(
+    published, spec_dict, client, sandbox_world
+):
+    """Every create endpoint, with quantity_trunc t, kg and absent, answers an order of its own
+    schema whose quantities keep at most the decimals the truncation allows."""
+    for account_id in sandbox_world.account_ids()[:3]:
+        headers = {"Lune-Account": account_id}
+        for trunc, decimals in TRUNCS.items():
+            extra = {"quantity_trunc": trunc} if trunc else {}
+            bodies = {
+                "by-mass": {"mass": {"amount": "12345.678", "unit": "kg"}},
+                "by-value": {"value": "2500.00"},
+            }
+            for path, body in bodies.items():
+                response = client.post(f"/v1/orders/{path}", json=body | extra, headers=headers)
+                order = check(published, response)
+                assert undeclared_fields(spec_dict, order) == set()
+                quantities = [order["quantity"]] + [b["quantity"] for b in order["bundles"]]
+                assert max(places(q) for q in quantities) <= decimals, (path, trunc, order)
