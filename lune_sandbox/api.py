@@ -115,6 +115,8 @@ class LuneApi:
                 return lambda a, q, b: self._order(a, order_id)
             case ["orders", order_id, "certificate"] if get:
                 return lambda a, q, b: self._certificate(a, order_id)
+            case ["estimates", "electricity", estimate_id] if get:
+                return lambda a, q, b: self._estimate(a, estimate_id)
         return None
 
     def _account(self, header: str | None) -> AccountState:
@@ -231,6 +233,17 @@ class LuneApi:
         if entry is None or entry.record.get("certificate") is None:
             raise not_found(f"A certificate for order {order_id!r}")
         return Reply(200, _PDF, "application/pdf")
+
+    # --- estimates -------------------------------------------------------------------------
+
+    def _estimate(self, account: AccountState, estimate_id: str) -> Reply:
+        """One of the account's estimates; 404 with Lune's body (NotFoundWithErrors)."""
+        estimate = account.estimates.get(estimate_id)
+        if estimate is None:
+            raise ApiError(
+                404, "estimate_not_found", f"This account has no estimate {estimate_id!r}."
+            )
+        return json_reply(self.world.estimate_json(account, estimate))
 
     def _create_order(self, kind: str, account: AccountState, body: bytes) -> Reply:
         request = parse_order_request(kind, body, self.world.catalogue)

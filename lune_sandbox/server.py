@@ -190,6 +190,8 @@ class SandboxServer:
                 case "POST", "malformed":
                     record = self.world.inject_malformed(kwargs["account_id"], kwargs["kind"])
                     return json_reply(record)
+                case "POST", "estimates":
+                    return json_reply(self.world.add_estimate(kwargs["account_id"], kwargs["mass"]))
                 case "GET", "state":
                     return json_reply(self._state())
             return Reply(404, error_body("not_found", f"No admin endpoint {method} {route}."))
@@ -205,6 +207,10 @@ class SandboxServer:
                         "id": account_id,
                         "currency": self.world.account_state(account_id).currency,
                         "orders": self.world.account_state(account_id).book.valid_count,
+                        # what POST /v1/orders/by-estimate accepts now
+                        "open_estimates": [
+                            e["id"] for e in self.world.estimates(account_id, include_ordered=False)
+                        ],
                     }
                     for account_id in self.world.account_ids()
                 ],

@@ -287,9 +287,11 @@ def test_created_orders_are_priced_consistently(client, sandbox_world):
     assert truncated["quantity"] == "2.718" and truncated["requested_quantity"] == "2.7182818"
     value = client.post("/v1/orders/by-value", json={"value": "999.99"}).json()
     assert Decimal(value["total_cost"]) <= Decimal("999.99")
-    estimate = client.post("/v1/orders/by-estimate", json={"estimate_id": "est_42"}).json()
-    assert estimate["type"] == "quantity" and estimate["estimate_id"] == "est_42"
-    again = client.post("/v1/orders/by-estimate", json={"estimate_id": "est_42"})
+    known = sandbox_world.estimates(sandbox_world.account_ids()[0], include_ordered=False)[0]
+    estimate = client.post("/v1/orders/by-estimate", json={"estimate_id": known["id"]}).json()
+    assert estimate["type"] == "quantity" and estimate["estimate_id"] == known["id"]
+    assert estimate["requested_quantity"] == estimate["quantity"] == known["mass"]["amount"]
+    again = client.post("/v1/orders/by-estimate", json={"estimate_id": known["id"]})
     assert (again.status_code, error_code(again)) == (409, "estimate_order_already_placed")
     currency = sandbox_world.default_account["currency"]
     for order in (quantity, truncated, value, estimate):
@@ -365,11 +367,11 @@ def test_bundle_selections_are_checked(client, sandbox_world):
     assert (response.status_code, error_code(response)) == (400, "validation_error")
 
 
-# --- quantity_trunc on the create endpoints ------------------------------------------------
+# --- quantity_trunc and estimates on the create endpoints -------------------------------------
 
 # Hand-worked against the fixed catalogue, in the own account's GBP (asserted below):
 # Tropical forest conservation at 12.40 a tonne, Latin America reforestation at 18.90.
-# By mass: 3.456789 t of Tropical forest conservation; money to the cent,
+# By mass / by estimate: 3.456789 t of Tropical forest conservation; money to the cent,
 # half up; commission 10% of the offset cost.
 BY_QUANTITY = {  # quantity_trunc -> (quantity, offset_cost, commission, total_cost)
     "t": ("3", "37.20", "3.72", "40.92"),  # 3 × 12.40
@@ -398,17 +400,20 @@ def bundle_ids(client: httpx.Client) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("trunc", ["t", "kg", None])
-@pytest.mark.parametrize("path", ["by-mass", "by-value"])
-def test_quantity_trunc_on_every_create_endpoint(client, path, trunc):
+@pytest.mark.parametrize("path", ["by-mass", "by-value", "by-estimate"])
+def test_quantity_trunc_on_every_create_endpoint(client, sandbox_world, path, trunc):
     """quantity_trunc=t buys a whole number of tonnes, kg a whole number of kilograms, and
     without it the exact quantity; costs follow the truncated quantity; what was requested
     (requested_quantity / requested_value) is kept as requested."""
+    own = sandbox_world.account_ids()[0]
     tropical = bundle_ids(client)["Tropical forest conservation"]
     body: dict[str, Any] = {"bundle_selection": [{"bundle_id": tropical}]}
     if trunc is not None:
         body["quantity_trunc"] = trunc
     if path == "by-mass":
         body["mass"] = {"amount": "3456.789", "unit": "kg"}
+    elif path == "by-estimate":
+        body["estimate_id"] = sandbox_world.add_estimate(own, "3.456789")["id"]
     else:
         body["value"] = "100.00"
     response = client.post(f"/v1/orders/{path}", json=body)
@@ -429,6 +434,7 @@ def test_quantity_trunc_on_every_create_endpoint(client, path, trunc):
         assert Decimal(order["total_cost"]) <= Decimal("100.00"), "total cost ≤ value"
     else:
         assert (order["requested_quantity"], order["requested_value"]) == ("3.456789", None)
+    assert (order["estimate_id"] is not None) == (path == "by-estimate")
     assert order_problems(order, "GBP") == []
 
 
@@ -492,6 +498,100 @@ def test_quantity_trunc_keeps_every_line_on_its_unit(
     for order in later:
         assert {Decimal(p["quantity"]) % unit for p in order["projects"] or []} <= {0}
         assert order_problems(order, "GBP") == []
+
+
+def test_a_known_estimate_gives_its_mass(client, sandbox_world):
+    """Ordering an estimate buys its mass (the mass GET /v1/estimates/electricity/{id}
+    shows), once; it names the estimate and requests exactly that mass."""
+    account_id = sandbox_world.account_ids()[1]
+    headers = {"Lune-Account": account_id}
+    estimates = sandbox_world.estimates(account_id, include_ordered=False)
+    assert len(estimates) == 3
+    for estimate in estimates:
+        path = f"/v1/estimates/electricity/{estimate['id']}"
+        served = client.get(path, headers=headers).json()
+        assert served == estimate and served["mass"]["unit"] == "t"
+        order = client.post(
+            "/v1/orders/by-estimate", json={"estimate_id": estimate["id"]}, headers=headers
+        ).json()
+        mass = Decimal(served["mass"]["amount"])
+        assert order["estimate_id"] == estimate["id"] and order["type"] == "quantity"
+        assert Decimal(order["requested_quantity"]) == Decimal(order["quantity"]) == mass
+        assert order_problems(order, "USD") == []
+        again = client.post(
+            "/v1/orders/by-estimate", json={"estimate_id": estimate["id"]}, headers=headers
+        )
+        assert (again.status_code, error_code(again)) == (409, "estimate_order_already_placed")
+    assert sandbox_world.estimates(account_id, include_ordered=False) == []
+
+
+def test_an_unknown_estimate_is_refused(client, sandbox_world):
+    own, other = sandbox_world.account_ids()[:2]
+    cases = {
+        "0" * 32: "estimate_not_found",  # well-formed, no such estimate
+        sandbox_world.estimates(other)[0]["id"]: "estimate_not_found",  # another account's
+    }
+    count = len(sandbox_world.orders(own))
+    for estimate_id, code in cases.items():
+        response = client.post("/v1/orders/by-estimate", json={"estimate_id": estimate_id})
+        assert (response.status_code, error_code(response)) == (400, code), estimate_id
+    # a mass that truncates to nothing is refused, and the estimate can still be ordered
+    small = sandbox_world.add_estimate(own, "0.5")
+    body = {"estimate_id": small["id"], "quantity_trunc": "t"}
+    response = client.post("/v1/orders/by-estimate", json=body)
+    assert (response.status_code, error_code(response)) == (400, "order_quantity_invalid")
+    body["quantity_trunc"] = "kg"
+    assert client.post("/v1/orders/by-estimate", json=body).json()["quantity"] == "0.5"
+    assert len(sandbox_world.orders(own)) == count + 1
+
+
+def test_the_world_holds_estimates(sandbox_world):
+    """Every account starts with three estimates not yet ordered (under a tonne, a few
+    tonnes, tens of tonnes or more); every generated by-estimate order names an estimate of
+    its own account and requested its mass; an estimate can be ordered again only once its
+    order is cancelled or failed."""
+    world = sandbox_world
+    estimate_orders = 0
+    for account_id in world.account_ids():
+        held = {e["id"]: Decimal(e["mass"]["amount"]) for e in world.estimates(account_id)}
+        first = list(held.values())[:3]  # the account's own, made with it
+        assert first[0] < 1 <= first[1] < 10 <= first[2]
+        live: dict[str, str] = {}  # estimate -> its order that is not cancelled or failed
+        for order in world.orders(account_id):
+            if order["estimate_id"] is not None:
+                estimate_orders += 1
+                assert held[order["estimate_id"]] == Decimal(order["requested_quantity"])
+                if order["status"] not in ("cancelled", "failed"):
+                    live[order["estimate_id"]] = order["id"]
+        assert set(list(held)[:3]).isdisjoint(live)
+        unordered = {e["id"] for e in world.estimates(account_id, include_ordered=False)}
+        assert unordered == set(held) - set(live)
+    assert estimate_orders >= 10
+    with pytest.raises(ValueError):
+        world.add_estimate(world.account_ids()[0], "0.0000001")  # finer than a gram
+    with pytest.raises(ValueError):
+        world.add_estimate(world.account_ids()[0], "0")
+    with pytest.raises(ValueError):
+        world.add_estimate(world.account_ids()[0], "a lot")
+
+
+def test_estimates_are_deterministic_and_reading_them_draws_nothing():
+    def make() -> SandboxWorld:
+        return SandboxWorld.generate(seed=5, client_accounts=2, orders_per_account=50)
+
+    read, untouched = make(), make()
+    for account_id in read.account_ids():
+        read.estimates(account_id)
+    for world in (read, untouched):
+        world.advance(new_orders=20, transitions=20)
+    assert snapshot(read) == snapshot(untouched)
+    assert [read.estimates(a) for a in read.account_ids()] == [
+        untouched.estimates(a) for a in untouched.account_ids()
+    ]
+    other_seed = SandboxWorld.generate(seed=6, client_accounts=2, orders_per_account=50)
+    assert read.estimates(read.account_ids()[0]) != other_seed.estimates(
+        other_seed.account_ids()[0]
+    )
 
 
 # --- rate limit -----------------------------------------------------------------------------
@@ -897,12 +997,20 @@ def test_admin_endpoints_drive_the_world(client, server, sandbox_world):
         f"{base}/malformed", json={"account_id": account["id"], "kind": "missing_id"}
     ).json()
     assert record in sandbox_world.orders(account["id"], include_malformed=True)
+    estimate = httpx.post(
+        f"{base}/estimates", json={"account_id": account["id"], "mass": "2.5"}
+    ).json()
+    assert estimate["mass"] == {"amount": "2.5", "unit": "t"}
+    assert estimate in sandbox_world.estimates(account["id"])
+    assert httpx.post(f"{base}/estimates", json={"account_id": account["id"]}).status_code == 400
     client.get("/v1/accounts/me")
     log = httpx.get(f"{base}/log").json()
     assert [(r["path"], r["status"], r["cause"]) for r in log] == [("/v1/accounts/me", 200, None)]
     assert set(log[0]) == {"ts", "method", "path", "query", "account_id", "status", "cause"}
     assert httpx.post(f"{base}/advance", json={"bogus": 1}).status_code == 400
-    assert httpx.get(f"{base}/state").json()["accounts"][0]["id"] == sandbox_world.account_ids()[0]
+    state = httpx.get(f"{base}/state").json()["accounts"]
+    assert [a["id"] for a in state] == sandbox_world.account_ids()
+    assert estimate["id"] in state[-1]["open_estimates"]
     server.clear_log()
     assert server.request_log == []
 

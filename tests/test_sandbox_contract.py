@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -34,6 +35,7 @@ from lune_sandbox.orders import STATUSES
 SPEC_PATH = Path(__file__).parent / "data" / "lune-openapi" / "openapi.yml"
 LUNE_HOST = "https://api.lune.co"  # + the sandbox's /v1/... path = the description's server URL
 ORDER_SCHEMAS = {"quantity": "OrderByQuantity", "value": "OrderByValue"}
+UNKNOWN_ID = "0" * 32  # well-formed (32 letters and digits), names nothing in any world
 
 
 @pytest.fixture(scope="module")
@@ -242,10 +244,10 @@ def test_created_orders_validate(published, client, sandbox_world):
                 ],
             },
         ),
-        ("by-estimate", {"estimate_id": "90ng23MKvLqbkpMwMw7yMBD4wJQrV6O6"}),
     ]
     for account_id in sandbox_world.account_ids()[:2]:
-        for path, body in requests:
+        estimate = sandbox_world.estimates(account_id, include_ordered=False)[0]
+        for path, body in [*requests, ("by-estimate", {"estimate_id": estimate["id"]})]:
             response = client.post(
                 f"/v1/orders/{path}", json=body, headers={"Lune-Account": account_id}
             )
@@ -331,7 +333,7 @@ def test_error_responses_validate(published, client, server, sandbox_world):
     check(published, response)
     assert (response.status_code, error_of(response)) == (401, "unauthorised")
     # 404 (the description declares no body; the sandbox still sends Lune's error body)
-    for path in ("/v1/orders/doesnotexist", "/v1/orders/by-idempotency-key/nope"):
+    for path in (f"/v1/orders/{UNKNOWN_ID}", "/v1/orders/by-idempotency-key/nope"):
         response = client.get(path)
         check(published, response)
         assert (response.status_code, error_of(response)) == (404, "not_found")
@@ -413,11 +415,16 @@ def test_create_orders_validate_with_every_quantity_trunc(
     schema whose quantities keep at most the decimals the truncation allows."""
     for account_id in sandbox_world.account_ids()[:3]:
         headers = {"Lune-Account": account_id}
+        estimates = sandbox_world.estimates(account_id, include_ordered=False)
+        big = next(e for e in estimates if Decimal(e["mass"]["amount"]) >= 10)
+        others = [sandbox_world.add_estimate(account_id, big["mass"]["amount"]) for _ in range(2)]
+        estimate_ids = iter([big["id"]] + [e["id"] for e in others])
         for trunc, decimals in TRUNCS.items():
             extra = {"quantity_trunc": trunc} if trunc else {}
             bodies = {
                 "by-mass": {"mass": {"amount": "12345.678", "unit": "kg"}},
                 "by-value": {"value": "2500.00"},
+                "by-estimate": {"estimate_id": next(estimate_ids)},
             }
             for path, body in bodies.items():
                 response = client.post(f"/v1/orders/{path}", json=body | extra, headers=headers)
@@ -425,3 +432,84 @@ def test_create_orders_validate_with_every_quantity_trunc(
                 assert undeclared_fields(spec_dict, order) == set()
                 quantities = [order["quantity"]] + [b["quantity"] for b in order["bundles"]]
                 assert max(places(q) for q in quantities) <= decimals, (path, trunc, order)
+
+
+def test_create_order_errors_validate(published, client, sandbox_world):
+    """Each refusal of the create endpoints validates against the description as published
+    (an ErrorResponse whose error_code is in the enum) and carries the reference's code."""
+    own, other = sandbox_world.account_ids()[:2]
+    open_estimate = sandbox_world.estimates(own, include_ordered=False)[0]
+    small = sandbox_world.add_estimate(own, "0.5")
+    others_estimate = sandbox_world.estimates(other)[0]
+    one_tonne = {"amount": "1", "unit": "t"}
+    cases: list[tuple[str, dict[str, Any], dict[str, str], int, str]] = [
+        ("by-mass", {"mass": {"amount": "1", "unit": "lb"}}, {}, 400, "validation_error"),
+        (
+            "by-mass",
+            {"mass": {"amount": "0.4", "unit": "t"}, "quantity_trunc": "t"},
+            {},
+            400,
+            "order_quantity_invalid",
+        ),
+        (
+            "by-mass",
+            {"bundle_masses": [{"bundle_id": UNKNOWN_ID, "mass": one_tonne}]},
+            {},
+            400,
+            "bundle_id_invalid",
+        ),
+        ("by-value", {"value": "0.001"}, {}, 400, "order_value_invalid"),
+        ("by-value", {"value": "0.01", "quantity_trunc": "t"}, {}, 400, "order_value_invalid"),
+        ("by-estimate", {"estimate_id": UNKNOWN_ID}, {}, 400, "estimate_not_found"),
+        ("by-estimate", {"estimate_id": others_estimate["id"]}, {}, 400, "estimate_not_found"),
+        (
+            "by-estimate",
+            {"estimate_id": small["id"], "quantity_trunc": "t"},
+            {},
+            400,
+            "order_quantity_invalid",
+        ),
+        ("by-value", {"value": "10"}, {"Authorization": "Bearer wrong"}, 401, "unauthorised"),
+    ]
+    for path, body, headers, status, code in cases:
+        response = client.post(f"/v1/orders/{path}", json=body, headers=headers)
+        # some bodies break the request schema on purpose: only the answer is checked then
+        check(published, response, request_too=code != "validation_error")
+        assert (response.status_code, error_of(response)) == (status, code), body
+    # 409: the same estimate twice; a key reused for other details
+    body = {"estimate_id": open_estimate["id"], "idempotency_key": "contract-estimate"}
+    assert check(published, client.post("/v1/orders/by-estimate", json=body))["estimate_id"]
+    response = client.post("/v1/orders/by-estimate", json={"estimate_id": open_estimate["id"]})
+    check(published, response)
+    assert (response.status_code, error_of(response)) == (409, "estimate_order_already_placed")
+    response = client.post(
+        "/v1/orders/by-mass", json={"mass": one_tonne, "idempotency_key": "contract-estimate"}
+    )
+    check(published, response)
+    assert (response.status_code, error_of(response)) == (409, "order_idempotency_already_exists")
+
+
+# --- estimates ------------------------------------------------------------------------------
+
+
+def test_estimates_validate(published, client, sandbox_world):
+    """Every estimate the world holds is served as an ElectricityEmissionEstimate; an unknown
+    one, or another account's, is 404 with Lune's body (NotFoundWithErrors)."""
+    served = 0
+    for account_id in sandbox_world.account_ids():
+        headers = {"Lune-Account": account_id}
+        for estimate in sandbox_world.estimates(account_id):
+            path = f"/v1/estimates/electricity/{estimate['id']}"
+            assert check(published, client.get(path, headers=headers)) == estimate
+            served += 1
+    assert served >= 3 * len(sandbox_world.account_ids())
+    own, other = sandbox_world.account_ids()[:2]
+    for estimate_id, account_id in [
+        (UNKNOWN_ID, own),
+        (sandbox_world.estimates(other)[0]["id"], own),
+    ]:
+        response = client.get(
+            f"/v1/estimates/electricity/{estimate_id}", headers={"Lune-Account": account_id}
+        )
+        check(published, response)
+        assert (response.status_code, error_of(response)) == (404, "estimate_not_found")
