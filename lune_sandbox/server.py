@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from .api import API_VERSION, LuneApi, Reply, json_reply
+from .api import API_VERSION, KNOWN_VERSIONS, LuneApi, Reply, json_reply
 from .errors import error_body
 from .faults import Faults, RateLimiter
 from .orders import iso_ms
@@ -326,7 +326,9 @@ class _Handler(BaseHTTPRequestHandler):
             f"HTTP/1.1 {reply.status} {phrase}",
             f"Content-Type: {reply.content_type}",
             f"Content-Length: {len(reply.body)}",
-            f"Lune-Version: {version or API_VERSION}",
+            # the version that processed the request: the newest one when none (or an unknown
+            # one, refused) was asked for
+            f"Lune-Version: {version if version in KNOWN_VERSIONS else API_VERSION}",
             f"Date: {self.date_time_string()}",
             f"Server: {self.server_version}",
         ]

@@ -15,7 +15,10 @@ from .pricing import HUNDRED, TONNE_PLACES, ZERO, Selection, tonnes_step
 
 DECIMAL_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 PERCENT_RE = re.compile(r"^[0-9]+(\.\d{1,2})?$")
-ESTIMATE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Lune's ids: every id the OpenAPI description shows (orders, bundles, projects, estimates,
+# accounts) is 32 letters and digits. Anything else is malformed: `id_invalid`, before any
+# lookup; a well-formed id that names nothing is "not found" in the endpoint's own way.
+ID_RE = re.compile(r"[A-Za-z0-9]{32}")  # fullmatch: "$" would let a final newline in
 # tonnes per unit, and the decimals (of tonnes) that `quantity_trunc` keeps
 UNIT_TONNES = {"g": Decimal("0.000001"), "kg": Decimal("0.001"), "t": Decimal(1)}
 TRUNC_PLACES = {"g": 6, "kg": 3, "t": 0}
@@ -37,6 +40,13 @@ class OrderRequest:
     value: Decimal | None = None
     estimate_id: str | None = None
     places: int = TONNE_PLACES
+
+
+def check_id(value: str, what: str) -> str:
+    """`value` when it is a well-formed Lune id; otherwise Lune's 400 `id_invalid`."""
+    if not ID_RE.fullmatch(value):
+        raise ApiError(400, "id_invalid", f"{value!r} is not a valid {what} id.")
+    return value
 
 
 def parse_order_request(kind: str, raw: bytes, catalogue: Catalogue) -> OrderRequest:
@@ -70,9 +80,8 @@ def parse_order_request(kind: str, raw: bytes, catalogue: Catalogue) -> OrderReq
         estimate_id = body.get("estimate_id")
         if not isinstance(estimate_id, str):
             raise validation_error("`estimate_id` is required and must be a string.")
-        if not ESTIMATE_ID_RE.match(estimate_id):
-            raise ApiError(400, "estimate_not_found", f"No estimate {estimate_id!r}.")
-        request.estimate_id = estimate_id
+        # whether the account has this estimate is the world's to say (estimate_not_found)
+        request.estimate_id = check_id(estimate_id, "estimate")
     return request
 
 
@@ -143,7 +152,11 @@ def _metadata(value: Any) -> dict[str, str]:
 
 
 def _bundle(bundle_id: Any, catalogue: Catalogue, code: str) -> BundleSpec:
-    bundle = catalogue.bundle_by_id.get(bundle_id) if isinstance(bundle_id, str) else None
+    """The enabled bundle `bundle_id` names: `id_invalid` when malformed, `code` when it names
+    no enabled bundle."""
+    if not isinstance(bundle_id, str):
+        raise validation_error("`bundle_id` is required and must be a string.")
+    bundle = catalogue.bundle_by_id.get(check_id(bundle_id, "bundle"))
     if bundle is None or bundle.disabled:
         raise ApiError(400, code, f"Bundle {bundle_id!r} does not exist or is disabled.")
     return bundle

@@ -193,12 +193,15 @@ def test_the_api_key_is_never_logged(client, server, sandbox_world):
     assert [r.status for r in server.request_log] == [200, 401]
 
 
-def test_lune_version_is_echoed(client, server):
+def test_only_versions_lune_knows_are_accepted(client):
+    """Lune's changelog lists one version, 2024-08-08: used without the header, echoed with
+    it. Any other Lune-Version, a well-formed date too, is api_version_invalid."""
     assert client.get("/v1/accounts/me").headers["Lune-Version"] == "2024-08-08"
-    response = client.get("/v1/accounts/me", headers={"Lune-Version": "2023-06-01"})
-    assert response.headers["Lune-Version"] == "2023-06-01"
-    response = client.get("/v1/accounts/me", headers={"Lune-Version": "latest"})
-    assert (response.status_code, error_code(response)) == (400, "api_version_invalid")
+    response = client.get("/v1/accounts/me", headers={"Lune-Version": "2024-08-08"})
+    assert (response.status_code, response.headers["Lune-Version"]) == (200, "2024-08-08")
+    for version in ("1999-01-01", "2023-06-01", "2024-08-09", "latest", "2024-8-8"):
+        response = client.get("/v1/accounts/me", headers={"Lune-Version": version})
+        assert (response.status_code, error_code(response)) == (400, "api_version_invalid")
 
 
 def test_accounts_see_only_their_own_orders(client, sandbox_world):
@@ -530,6 +533,8 @@ def test_an_unknown_estimate_is_refused(client, sandbox_world):
     cases = {
         "0" * 32: "estimate_not_found",  # well-formed, no such estimate
         sandbox_world.estimates(other)[0]["id"]: "estimate_not_found",  # another account's
+        "est_42": "id_invalid",  # not a Lune id
+        "0" * 32 + "\n": "id_invalid",  # 32 letters and digits, and one more character
     }
     count = len(sandbox_world.orders(own))
     for estimate_id, code in cases.items():
@@ -694,7 +699,7 @@ def test_truncate_cuts_the_next_n_successful_bodies_in_half(client, server, sand
 
 def test_truncate_spares_error_responses(client, server):
     server.faults.set(truncate=1)
-    assert client.get("/v1/orders/nope").status_code == 404  # whole body: parsed fine
+    assert client.get(f"/v1/orders/{'0' * 32}").status_code == 404  # whole body: parsed fine
     with pytest.raises(httpx.RemoteProtocolError):
         client.get("/v1/orders")
 

@@ -4,12 +4,18 @@ Real HTTP requests (httpx) go to a running sandbox; each request/response pair i
 openapi-core, the sandbox's `/v1/...` paths mapped onto the description's server URL
 (https://api.lune.co/v1).
 
-One documented correction: the published `Order` schema has a discriminator on `type` whose
-mapping sends `type: quantity` to OrderByQuantityProperties (estimate_id must be null), so an
-order placed by estimate (type `quantity`, estimate_id set, per OrderByEstimate) can never
-validate as `Order`, although Lune lists such orders. `spec` drops that discriminator and lets
-the oneOf decide; `test_published_order_schema_fails_only_estimate_orders` shows that this is
-the only thing the correction changes.
+Two documented corrections, made only in the `spec` fixture (`published` is the description as
+published):
+- The published `Order` schema has a discriminator on `type` whose mapping sends
+  `type: quantity` to OrderByQuantityProperties (estimate_id must be null), so an order placed
+  by estimate (type `quantity`, estimate_id set, per OrderByEstimate) can never validate as
+  `Order`, although Lune lists such orders. `spec` drops that discriminator and lets the oneOf
+  decide; `test_published_order_schema_fails_only_estimate_orders` shows that this is the only
+  thing the correction changes.
+- A malformed id is answered with 400 `id_invalid` (an `Error.error_code` of the description)
+  wherever an id is taken, but the lookups by id declare no 400 response. `spec` gives those
+  lookups the description's own `BadRequest` response; `test_lookups_by_id_declare_no_400`
+  lists exactly the operations this adds it to.
 """
 
 from __future__ import annotations
@@ -35,6 +41,14 @@ from lune_sandbox.orders import STATUSES
 SPEC_PATH = Path(__file__).parent / "data" / "lune-openapi" / "openapi.yml"
 LUNE_HOST = "https://api.lune.co"  # + the sandbox's /v1/... path = the description's server URL
 ORDER_SCHEMAS = {"quantity": "OrderByQuantity", "value": "OrderByValue"}
+# GET operations that take an id in their path and that the sandbox serves
+LOOKUPS_BY_ID = (
+    "/orders/{id}",
+    "/orders/{id}/certificate",
+    "/bundles/{id}",
+    "/projects/{id}",
+    "/estimates/electricity/{id}",
+)
 UNKNOWN_ID = "0" * 32  # well-formed (32 letters and digits), names nothing in any world
 
 
@@ -51,10 +65,14 @@ def published(spec_dict: dict[str, Any]) -> OpenAPI:
 
 @pytest.fixture(scope="module")
 def spec(spec_dict: dict[str, Any]) -> OpenAPI:
-    """The description with Order's discriminator removed (see the module docstring)."""
+    """The description with the two corrections of the module docstring."""
     fixed = copy.deepcopy(spec_dict)
     kinds = fixed["components"]["schemas"]["Order"]["allOf"][1]
     assert set(kinds.pop("discriminator")["mapping"]) == {"quantity", "value"}
+    for path in LOOKUPS_BY_ID:
+        responses = fixed["paths"][path]["get"]["responses"]
+        assert "400" not in responses
+        responses["400"] = {"$ref": "#/components/responses/BadRequest"}
     return OpenAPI.from_dict(fixed)
 
 
@@ -370,32 +388,31 @@ def test_rate_limit_429_validates(published, sandbox_server, sandbox_world):
 def test_error_codes_are_the_descriptions_where_it_has_a_body(spec_dict, client):
     """Codes of 400/401/409 answers come from Error.error_code's enum."""
     codes = set(spec_dict["components"]["schemas"]["Error"]["properties"]["error_code"]["enum"])
+    one_tonne = {"amount": "1", "unit": "t"}
     bad = [
-        ("/v1/orders/by-mass", {"mass": {"amount": "0", "unit": "t"}}),
+        ("by-mass", {"mass": {"amount": "0", "unit": "t"}}, "order_quantity_invalid"),
         (
-            "/v1/orders/by-mass",
-            {"mass": {"amount": "1", "unit": "t"}, "bundle_selection": [{"bundle_id": "nope"}]},
+            "by-mass",
+            {"mass": one_tonne, "bundle_selection": [{"bundle_id": UNKNOWN_ID}]},
+            "bundle_selection_bundle_invalid",
         ),
-        ("/v1/orders/by-value", {"value": "0.001"}),
-        ("/v1/orders/by-estimate", {"estimate_id": "not an id!"}),
+        ("by-value", {"value": "0.001"}, "order_value_invalid"),
+        ("by-estimate", {"estimate_id": UNKNOWN_ID}, "estimate_not_found"),
+        ("by-estimate", {"estimate_id": "not an id!"}, "id_invalid"),
         (
-            "/v1/orders/by-mass",
-            {"bundle_masses": [{"bundle_id": "x", "mass": {"amount": "1", "unit": "t"}}]},
+            "by-mass",
+            {"bundle_masses": [{"bundle_id": UNKNOWN_ID, "mass": one_tonne}]},
+            "bundle_id_invalid",
         ),
+        ("by-mass", {"mass": one_tonne, "bundle_selection": [{"bundle_id": "x"}]}, "id_invalid"),
     ]
-    seen = set()
-    for path, body in bad:
-        response = client.post(path, content=orjson.dumps(body))
-        assert response.status_code == 400
-        seen.add(error_of(response))
-    assert seen <= codes
-    assert seen == {
-        "order_quantity_invalid",
-        "bundle_selection_bundle_invalid",
-        "order_value_invalid",
-        "estimate_not_found",
-        "bundle_id_invalid",
-    }
+    for path, body, code in bad:
+        response = client.post(f"/v1/orders/{path}", content=orjson.dumps(body))
+        assert (response.status_code, error_of(response)) == (400, code), body
+        assert code in codes
+    response = client.get("/v1/orders", headers={"Lune-Version": "1999-01-01"})
+    assert (response.status_code, error_of(response)) == (400, "api_version_invalid")
+    assert "api_version_invalid" in codes
 
 
 # --- the three create-order endpoints --------------------------------------------------------
@@ -441,6 +458,7 @@ def test_create_order_errors_validate(published, client, sandbox_world):
     open_estimate = sandbox_world.estimates(own, include_ordered=False)[0]
     small = sandbox_world.add_estimate(own, "0.5")
     others_estimate = sandbox_world.estimates(other)[0]
+    enabled = next(b["id"] for b in sandbox_world.bundles if not b["disabled"])
     one_tonne = {"amount": "1", "unit": "t"}
     cases: list[tuple[str, dict[str, Any], dict[str, str], int, str]] = [
         ("by-mass", {"mass": {"amount": "1", "unit": "lb"}}, {}, 400, "validation_error"),
@@ -453,13 +471,28 @@ def test_create_order_errors_validate(published, client, sandbox_world):
         ),
         (
             "by-mass",
+            {"bundle_masses": [{"bundle_id": "short", "mass": one_tonne}]},
+            {},
+            400,
+            "id_invalid",
+        ),
+        (
+            "by-mass",
             {"bundle_masses": [{"bundle_id": UNKNOWN_ID, "mass": one_tonne}]},
             {},
             400,
             "bundle_id_invalid",
         ),
+        (
+            "by-value",
+            {"value": "10", "bundle_selection": [{"bundle_id": enabled + "!"}]},
+            {},
+            400,
+            "id_invalid",
+        ),
         ("by-value", {"value": "0.001"}, {}, 400, "order_value_invalid"),
         ("by-value", {"value": "0.01", "quantity_trunc": "t"}, {}, 400, "order_value_invalid"),
+        ("by-estimate", {"estimate_id": "est_42"}, {}, 400, "id_invalid"),
         ("by-estimate", {"estimate_id": UNKNOWN_ID}, {}, 400, "estimate_not_found"),
         ("by-estimate", {"estimate_id": others_estimate["id"]}, {}, 400, "estimate_not_found"),
         (
@@ -469,6 +502,14 @@ def test_create_order_errors_validate(published, client, sandbox_world):
             400,
             "order_quantity_invalid",
         ),
+        (
+            "by-estimate",
+            {"estimate_id": open_estimate["id"]},
+            {"Lune-Version": "1999-01-01"},
+            400,
+            "api_version_invalid",
+        ),
+        ("by-mass", {"mass": one_tonne}, {"Lune-Version": "v1"}, 400, "api_version_invalid"),
         ("by-value", {"value": "10"}, {"Authorization": "Bearer wrong"}, 401, "unauthorised"),
     ]
     for path, body, headers, status, code in cases:
@@ -489,7 +530,7 @@ def test_create_order_errors_validate(published, client, sandbox_world):
     assert (response.status_code, error_of(response)) == (409, "order_idempotency_already_exists")
 
 
-# --- estimates ------------------------------------------------------------------------------
+# --- estimates and ids ------------------------------------------------------------------------
 
 
 def test_estimates_validate(published, client, sandbox_world):
@@ -513,3 +554,62 @@ def test_estimates_validate(published, client, sandbox_world):
         )
         check(published, response)
         assert (response.status_code, error_of(response)) == (404, "estimate_not_found")
+
+
+def test_lookups_by_id_declare_no_400(spec_dict):
+    """The description's gap that `spec` fills (see the module docstring): the lookups by id
+    the sandbox serves declare 404 but no 400, so as published no id_invalid answer of theirs
+    could validate."""
+    for path in LOOKUPS_BY_ID:
+        responses = spec_dict["paths"][path]["get"]["responses"]
+        assert "404" in responses and "400" not in responses, path
+
+
+@pytest.mark.parametrize("bad_id", ["nope", "0" * 31, "0" * 33, "0" * 31 + "-", "0" * 31 + "é"])
+def test_malformed_ids_get_id_invalid(spec, published, client, bad_id):
+    """A malformed id gets 400 id_invalid wherever an id is taken: every lookup by id, the
+    offset_link_id filter, and the ids of create-order bodies."""
+    for template in LOOKUPS_BY_ID:
+        response = client.get("/v1" + template.replace("{id}", bad_id))
+        check(spec, response)
+        assert (response.status_code, error_of(response)) == (400, "id_invalid"), template
+    response = client.get("/v1/orders", params={"offset_link_id": bad_id})
+    check(published, response)
+    assert (response.status_code, error_of(response)) == (400, "id_invalid")
+    bodies = {
+        "by-estimate": {"estimate_id": bad_id},
+        "by-value": {"value": "10", "bundle_selection": [{"bundle_id": bad_id}]},
+        "by-mass": {"bundle_masses": [{"bundle_id": bad_id, "mass": {"amount": "1", "unit": "t"}}]},
+    }
+    for path, body in bodies.items():
+        response = client.post(f"/v1/orders/{path}", json=body)
+        check(published, response)
+        assert (response.status_code, error_of(response)) == (400, "id_invalid"), path
+
+
+def test_well_formed_unknown_ids_are_not_found(published, client):
+    """The counterpart of id_invalid: a well-formed id that names nothing is a 404."""
+    for template in LOOKUPS_BY_ID:
+        response = client.get("/v1" + template.replace("{id}", UNKNOWN_ID))
+        check(published, response)
+        assert response.status_code == 404, template
+    page = check(published, client.get("/v1/orders", params={"offset_link_id": UNKNOWN_ID}))
+    assert page["data"] == [] and page["has_more"] is False
+
+
+@pytest.mark.parametrize("version", ["1999-01-01", "2023-06-01", "2024-08-09", "latest", "v1"])
+def test_unknown_api_versions_get_api_version_invalid(published, client, version):
+    """Lune knows the versions its changelog lists (2024-08-08 only); any other Lune-Version,
+    well-formed date or not, is refused on every path, before anything else is looked at."""
+    headers = {"Lune-Version": version}
+    for method, path, body in [
+        ("GET", "/v1/orders", None),
+        ("GET", "/v1/bundles", None),
+        ("POST", "/v1/orders/by-mass", {"mass": {"amount": "1", "unit": "t"}}),
+        ("POST", "/v1/orders/by-value", {"value": "10"}),
+        ("POST", "/v1/orders/by-estimate", {"estimate_id": UNKNOWN_ID}),
+    ]:
+        response = client.request(method, path, json=body, headers=headers)
+        check(published, response)
+        assert (response.status_code, error_of(response)) == (400, "api_version_invalid")
+        assert response.headers["Lune-Version"] == "2024-08-08"
