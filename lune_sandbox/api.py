@@ -14,11 +14,14 @@ import orjson
 from .book import decode_cursor, encode_cursor
 from .catalogue import FX_RATES
 from .errors import ApiError, not_found, validation_error
-from .validation import parse_order_request
+from .validation import check_id, parse_order_request
 from .world import AccountState, SandboxWorld
 
-API_VERSION = "2024-08-08"
-VERSION_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Every `Lune-Version` Lune knows, oldest first: the changelog of Lune's API documentation lists
+# one version, 2024-08-08, the one that introduced the header. Any other value, well-formed
+# or not, is refused with `api_version_invalid`. Without the header, the newest is used.
+KNOWN_VERSIONS: tuple[str, ...] = ("2024-08-08",)
+API_VERSION = KNOWN_VERSIONS[-1]
 HANDLE_RE = re.compile(r"^[a-z0-9-_]+$")
 NAME_FILTER_RE = re.compile(r"^[a-zA-Z0-9_]{3,}$")
 DEFAULT_LIMIT = 10
@@ -64,8 +67,12 @@ class LuneApi:
     ) -> Reply:
         try:
             version = headers.get("Lune-Version")
-            if version is not None and not VERSION_RE.match(version):
-                raise ApiError(400, "api_version_invalid", f"Unknown Lune-Version {version!r}.")
+            if version is not None and version not in KNOWN_VERSIONS:
+                raise ApiError(
+                    400,
+                    "api_version_invalid",
+                    f"Unknown Lune-Version {version!r}; known: {', '.join(KNOWN_VERSIONS)}.",
+                )
             route = self._route(method, [unquote(p) for p in path.split("/")[2:]])
             with self.world.lock:
                 account = self._account(headers.get("Lune-Account"))
@@ -98,13 +105,17 @@ class LuneApi:
             case ["bundles"] if get:
                 return lambda a, q, b: self._catalogue_page("bundles", a, q)
             case ["bundles", bundle_id] if get:
-                return lambda a, q, b: self._catalogue_item("bundles", a, "id", bundle_id)
+                return lambda a, q, b: self._catalogue_item(
+                    "bundles", a, "id", check_id(bundle_id, "bundle")
+                )
             case ["projects"] if get:
                 return lambda a, q, b: self._catalogue_page("projects", a, q)
             case ["projects", "by-slug", slug] if get:
                 return lambda a, q, b: self._catalogue_item("projects", a, "slug", slug)
             case ["projects", project_id] if get:
-                return lambda a, q, b: self._catalogue_item("projects", a, "id", project_id)
+                return lambda a, q, b: self._catalogue_item(
+                    "projects", a, "id", check_id(project_id, "project")
+                )
             case ["orders"] if get:
                 return self._orders
             case ["orders", kind] if post and kind in ORDER_KINDS:
@@ -112,9 +123,11 @@ class LuneApi:
             case ["orders", "by-idempotency-key", key] if get:
                 return lambda a, q, b: self._order_by_idempotency_key(a, key)
             case ["orders", order_id] if get:
-                return lambda a, q, b: self._order(a, order_id)
+                return lambda a, q, b: self._order(a, check_id(order_id, "order"))
             case ["orders", order_id, "certificate"] if get:
-                return lambda a, q, b: self._certificate(a, order_id)
+                return lambda a, q, b: self._certificate(a, check_id(order_id, "order"))
+            case ["estimates", "electricity", estimate_id] if get:
+                return lambda a, q, b: self._estimate(a, check_id(estimate_id, "estimate"))
         return None
 
     def _account(self, header: str | None) -> AccountState:
@@ -201,7 +214,10 @@ class LuneApi:
         limit = _limit(query)
         after = _param(query, "after")
         key = decode_cursor(after) if after else None
-        rows, has_more = account.book.page(limit, key, _param(query, "offset_link_id"))
+        link = _param(query, "offset_link_id")
+        if link is not None:
+            check_id(link, "offset link")
+        rows, has_more = account.book.page(limit, key, link)
         cursor = encode_cursor(rows[-1].key) if has_more and rows else None
         # the envelope around cached per-order JSON: no order is serialized twice
         return Reply(
@@ -231,6 +247,17 @@ class LuneApi:
         if entry is None or entry.record.get("certificate") is None:
             raise not_found(f"A certificate for order {order_id!r}")
         return Reply(200, _PDF, "application/pdf")
+
+    # --- estimates -------------------------------------------------------------------------
+
+    def _estimate(self, account: AccountState, estimate_id: str) -> Reply:
+        """One of the account's estimates; 404 with Lune's body (NotFoundWithErrors)."""
+        estimate = account.estimates.get(estimate_id)
+        if estimate is None:
+            raise ApiError(
+                404, "estimate_not_found", f"This account has no estimate {estimate_id!r}."
+            )
+        return json_reply(self.world.estimate_json(account, estimate))
 
     def _create_order(self, kind: str, account: AccountState, body: bytes) -> Reply:
         request = parse_order_request(kind, body, self.world.catalogue)

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from .api import API_VERSION, LuneApi, Reply, json_reply
+from .api import API_VERSION, KNOWN_VERSIONS, LuneApi, Reply, json_reply
 from .errors import error_body
 from .faults import Faults, RateLimiter
 from .orders import iso_ms
@@ -190,6 +190,8 @@ class SandboxServer:
                 case "POST", "malformed":
                     record = self.world.inject_malformed(kwargs["account_id"], kwargs["kind"])
                     return json_reply(record)
+                case "POST", "estimates":
+                    return json_reply(self.world.add_estimate(kwargs["account_id"], kwargs["mass"]))
                 case "GET", "state":
                     return json_reply(self._state())
             return Reply(404, error_body("not_found", f"No admin endpoint {method} {route}."))
@@ -205,6 +207,10 @@ class SandboxServer:
                         "id": account_id,
                         "currency": self.world.account_state(account_id).currency,
                         "orders": self.world.account_state(account_id).book.valid_count,
+                        # what POST /v1/orders/by-estimate accepts now
+                        "open_estimates": [
+                            e["id"] for e in self.world.estimates(account_id, include_ordered=False)
+                        ],
                     }
                     for account_id in self.world.account_ids()
                 ],
@@ -320,7 +326,9 @@ class _Handler(BaseHTTPRequestHandler):
             f"HTTP/1.1 {reply.status} {phrase}",
             f"Content-Type: {reply.content_type}",
             f"Content-Length: {len(reply.body)}",
-            f"Lune-Version: {version or API_VERSION}",
+            # the version that processed the request: the newest one when none (or an unknown
+            # one, refused) was asked for
+            f"Lune-Version: {version if version in KNOWN_VERSIONS else API_VERSION}",
             f"Date: {self.date_time_string()}",
             f"Server: {self.server_version}",
         ]

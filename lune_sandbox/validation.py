@@ -15,7 +15,10 @@ from .pricing import HUNDRED, TONNE_PLACES, ZERO, Selection, tonnes_step
 
 DECIMAL_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 PERCENT_RE = re.compile(r"^[0-9]+(\.\d{1,2})?$")
-ESTIMATE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Lune's ids: every id the OpenAPI description shows (orders, bundles, projects, estimates,
+# accounts) is 32 letters and digits. Anything else is malformed: `id_invalid`, before any
+# lookup; a well-formed id that names nothing is "not found" in the endpoint's own way.
+ID_RE = re.compile(r"[A-Za-z0-9]{32}")  # fullmatch: "$" would let a final newline in
 # tonnes per unit, and the decimals (of tonnes) that `quantity_trunc` keeps
 UNIT_TONNES = {"g": Decimal("0.000001"), "kg": Decimal("0.001"), "t": Decimal(1)}
 TRUNC_PLACES = {"g": 6, "kg": 3, "t": 0}
@@ -32,10 +35,18 @@ class OrderRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     selection: Selection | None = None
     masses: list[tuple[BundleSpec, Decimal]] | None = None
-    tonnes: Decimal | None = None
+    tonnes: Decimal | None = None  # by mass: the quantity after quantity_trunc
+    requested: Decimal | None = None  # by mass: the mass asked for, in tonnes, untruncated
     value: Decimal | None = None
     estimate_id: str | None = None
     places: int = TONNE_PLACES
+
+
+def check_id(value: str, what: str) -> str:
+    """`value` when it is a well-formed Lune id; otherwise Lune's 400 `id_invalid`."""
+    if not ID_RE.fullmatch(value):
+        raise ApiError(400, "id_invalid", f"{value!r} is not a valid {what} id.")
+    return value
 
 
 def parse_order_request(kind: str, raw: bytes, catalogue: Catalogue) -> OrderRequest:
@@ -69,9 +80,8 @@ def parse_order_request(kind: str, raw: bytes, catalogue: Catalogue) -> OrderReq
         estimate_id = body.get("estimate_id")
         if not isinstance(estimate_id, str):
             raise validation_error("`estimate_id` is required and must be a string.")
-        if not ESTIMATE_ID_RE.match(estimate_id):
-            raise ApiError(400, "estimate_not_found", f"No estimate {estimate_id!r}.")
-        request.estimate_id = estimate_id
+        # whether the account has this estimate is the world's to say (estimate_not_found)
+        request.estimate_id = check_id(estimate_id, "estimate")
     return request
 
 
@@ -81,7 +91,8 @@ def _quantity(body: dict[str, Any], request: OrderRequest, catalogue: Catalogue)
         raise validation_error("Give exactly one of `mass` or `bundle_masses`.")
     step = tonnes_step(request.places)
     if has_mass:
-        request.tonnes = _mass(body["mass"], "mass").quantize(step, ROUND_DOWN)
+        request.requested = _mass(body["mass"], "mass")
+        request.tonnes = request.requested.quantize(step, ROUND_DOWN)
         _check_tonnes(request.tonnes)
         return
     masses = body["bundle_masses"]
@@ -90,6 +101,7 @@ def _quantity(body: dict[str, Any], request: OrderRequest, catalogue: Catalogue)
     if request.selection is not None:
         raise validation_error("`bundle_selection` cannot be combined with `bundle_masses`.")
     parsed: list[tuple[BundleSpec, Decimal]] = []
+    requested = ZERO
     for index, item in enumerate(masses):
         if not isinstance(item, dict):
             raise validation_error(f"`bundle_masses[{index}]` must be an object.")
@@ -97,8 +109,10 @@ def _quantity(body: dict[str, Any], request: OrderRequest, catalogue: Catalogue)
         if any(b is bundle for b, _ in parsed):
             raise validation_error(f"Bundle {bundle.id} appears twice in `bundle_masses`.")
         amount = _mass(item.get("mass"), f"bundle_masses[{index}].mass")
+        requested += amount
         parsed.append((bundle, amount.quantize(step, ROUND_DOWN)))
     request.masses = parsed
+    request.requested = requested
     request.tonnes = sum((amount for _, amount in parsed), ZERO)
     _check_tonnes(request.tonnes)
 
@@ -138,7 +152,11 @@ def _metadata(value: Any) -> dict[str, str]:
 
 
 def _bundle(bundle_id: Any, catalogue: Catalogue, code: str) -> BundleSpec:
-    bundle = catalogue.bundle_by_id.get(bundle_id) if isinstance(bundle_id, str) else None
+    """The enabled bundle `bundle_id` names: `id_invalid` when malformed, `code` when it names
+    no enabled bundle."""
+    if not isinstance(bundle_id, str):
+        raise validation_error("`bundle_id` is required and must be a string.")
+    bundle = catalogue.bundle_by_id.get(check_id(bundle_id, "bundle"))
     if bundle is None or bundle.disabled:
         raise ApiError(400, code, f"Bundle {bundle_id!r} does not exist or is disabled.")
     return bundle

@@ -193,12 +193,15 @@ def test_the_api_key_is_never_logged(client, server, sandbox_world):
     assert [r.status for r in server.request_log] == [200, 401]
 
 
-def test_lune_version_is_echoed(client, server):
+def test_only_versions_lune_knows_are_accepted(client):
+    """Lune's changelog lists one version, 2024-08-08: used without the header, echoed with
+    it. Any other Lune-Version, a well-formed date too, is api_version_invalid."""
     assert client.get("/v1/accounts/me").headers["Lune-Version"] == "2024-08-08"
-    response = client.get("/v1/accounts/me", headers={"Lune-Version": "2023-06-01"})
-    assert response.headers["Lune-Version"] == "2023-06-01"
-    response = client.get("/v1/accounts/me", headers={"Lune-Version": "latest"})
-    assert (response.status_code, error_code(response)) == (400, "api_version_invalid")
+    response = client.get("/v1/accounts/me", headers={"Lune-Version": "2024-08-08"})
+    assert (response.status_code, response.headers["Lune-Version"]) == (200, "2024-08-08")
+    for version in ("1999-01-01", "2023-06-01", "2024-08-09", "latest", "2024-8-8"):
+        response = client.get("/v1/accounts/me", headers={"Lune-Version": version})
+        assert (response.status_code, error_code(response)) == (400, "api_version_invalid")
 
 
 def test_accounts_see_only_their_own_orders(client, sandbox_world):
@@ -284,12 +287,14 @@ def test_created_orders_are_priced_consistently(client, sandbox_world):
         "/v1/orders/by-mass",
         json={"mass": {"amount": "2.7182818", "unit": "t"}, "quantity_trunc": "kg"},
     ).json()
-    assert truncated["quantity"] == "2.718"
+    assert truncated["quantity"] == "2.718" and truncated["requested_quantity"] == "2.7182818"
     value = client.post("/v1/orders/by-value", json={"value": "999.99"}).json()
     assert Decimal(value["total_cost"]) <= Decimal("999.99")
-    estimate = client.post("/v1/orders/by-estimate", json={"estimate_id": "est_42"}).json()
-    assert estimate["type"] == "quantity" and estimate["estimate_id"] == "est_42"
-    again = client.post("/v1/orders/by-estimate", json={"estimate_id": "est_42"})
+    known = sandbox_world.estimates(sandbox_world.account_ids()[0], include_ordered=False)[0]
+    estimate = client.post("/v1/orders/by-estimate", json={"estimate_id": known["id"]}).json()
+    assert estimate["type"] == "quantity" and estimate["estimate_id"] == known["id"]
+    assert estimate["requested_quantity"] == estimate["quantity"] == known["mass"]["amount"]
+    again = client.post("/v1/orders/by-estimate", json={"estimate_id": known["id"]})
     assert (again.status_code, error_code(again)) == (409, "estimate_order_already_placed")
     currency = sandbox_world.default_account["currency"]
     for order in (quantity, truncated, value, estimate):
@@ -363,6 +368,235 @@ def test_bundle_selections_are_checked(client, sandbox_world):
         assert (response.status_code, error_code(response)) == (400, code), selection
     response = client.post("/v1/orders/by-mass", content=b"{not json")
     assert (response.status_code, error_code(response)) == (400, "validation_error")
+
+
+# --- quantity_trunc and estimates on the create endpoints -------------------------------------
+
+# Hand-worked against the fixed catalogue, in the own account's GBP (asserted below):
+# Tropical forest conservation at 12.40 a tonne, Latin America reforestation at 18.90.
+# By mass / by estimate: 3.456789 t of Tropical forest conservation; money to the cent,
+# half up; commission 10% of the offset cost.
+BY_QUANTITY = {  # quantity_trunc -> (quantity, offset_cost, commission, total_cost)
+    "t": ("3", "37.20", "3.72", "40.92"),  # 3 × 12.40
+    "kg": ("3.456", "42.85", "4.29", "47.14"),  # 3.456 × 12.40 = 42.8544; 4.2850 -> 4.29
+    None: ("3.456789", "42.86", "4.29", "47.15"),  # 3.456789 × 12.40 = 42.8641836
+}
+# By value: 100.00 buys offsets for 100 / 1.1 = 90.90 (to the cent, down); 90.90 / 12.40 =
+# 7.3306451… t, truncated to the quantity_trunc's unit.
+BY_VALUE = {
+    "t": ("7", "86.80", "8.68", "95.48"),
+    "kg": ("7.33", "90.89", "9.09", "99.98"),  # 7.330 × 12.40 = 90.892; 9.089 -> 9.09
+    None: ("7.330645", "90.90", "9.09", "99.99"),  # 7.330645 × 12.40 = 90.899998
+}
+# the unit quantity_trunc truncates to: a whole number of tonnes, of kilograms, or (absent)
+# Lune's finest unit, the gram
+TRUNC_UNIT = {"t": Decimal(1), "kg": Decimal("0.001"), None: Decimal("0.000001")}
+
+
+def bundle_ids(client: httpx.Client) -> dict[str, str]:
+    """Bundle name -> id, after checking the two unit prices the expectations rest on."""
+    bundles = client.get("/v1/bundles", params={"limit": 100}).json()["data"]
+    prices = {b["name"]: b["unit_price"] for b in bundles if b["currency"] == "GBP"}
+    assert prices["Tropical forest conservation"] == "12.40"
+    assert prices["Latin America reforestation"] == "18.90"
+    return {b["name"]: b["id"] for b in bundles}
+
+
+@pytest.mark.parametrize("trunc", ["t", "kg", None])
+@pytest.mark.parametrize("path", ["by-mass", "by-value", "by-estimate"])
+def test_quantity_trunc_on_every_create_endpoint(client, sandbox_world, path, trunc):
+    """quantity_trunc=t buys a whole number of tonnes, kg a whole number of kilograms, and
+    without it the exact quantity; costs follow the truncated quantity; what was requested
+    (requested_quantity / requested_value) is kept as requested."""
+    own = sandbox_world.account_ids()[0]
+    tropical = bundle_ids(client)["Tropical forest conservation"]
+    body: dict[str, Any] = {"bundle_selection": [{"bundle_id": tropical}]}
+    if trunc is not None:
+        body["quantity_trunc"] = trunc
+    if path == "by-mass":
+        body["mass"] = {"amount": "3456.789", "unit": "kg"}
+    elif path == "by-estimate":
+        body["estimate_id"] = sandbox_world.add_estimate(own, "3.456789")["id"]
+    else:
+        body["value"] = "100.00"
+    response = client.post(f"/v1/orders/{path}", json=body)
+    assert response.status_code == 200, response.text
+    order = response.json()
+    expected = (BY_VALUE if path == "by-value" else BY_QUANTITY)[trunc]
+    got = (order["quantity"], order["offset_cost"], order["commission"], order["total_cost"])
+    assert got == expected
+    assert Decimal(order["quantity"]) % TRUNC_UNIT[trunc] == 0
+    [line] = order["bundles"]
+    assert (line["bundle_id"], line["quantity"], line["offset_cost"]) == (
+        tropical,
+        order["quantity"],
+        order["offset_cost"],
+    )
+    if path == "by-value":
+        assert (order["requested_value"], order["requested_quantity"]) == ("100.00", None)
+        assert Decimal(order["total_cost"]) <= Decimal("100.00"), "total cost ≤ value"
+    else:
+        assert (order["requested_quantity"], order["requested_value"]) == ("3.456789", None)
+    assert (order["estimate_id"] is not None) == (path == "by-estimate")
+    assert order_problems(order, "GBP") == []
+
+
+@pytest.mark.parametrize(
+    ("path", "trunc", "body", "quantities", "offsets", "totals"),
+    [
+        # 3.456789 t -> 3 t; half of it, 1.5, truncated -> 1; the last bundle takes the rest
+        (
+            "by-mass",
+            "t",
+            {"mass": {"amount": "3.456789", "unit": "t"}},
+            ["1", "2"],
+            ["12.40", "37.80"],
+            ("50.20", "5.02", "55.22"),
+        ),
+        # 1000.00 -> 909.09 for offsets: 454.54 and 454.55; 454.54 / 12.40 = 36.65…,
+        # 454.55 / 18.90 = 24.05… t
+        (
+            "by-value",
+            "t",
+            {"value": "1000.00"},
+            ["36", "24"],
+            ["446.40", "453.60"],
+            ("900.00", "90.00", "990.00"),
+        ),
+        # 36.656 × 12.40 = 454.5344; 24.050 × 18.90 = 454.545 -> 454.55; 90.908 -> 90.91
+        (
+            "by-value",
+            "kg",
+            {"value": "1000.00"},
+            ["36.656", "24.05"],
+            ["454.53", "454.55"],
+            ("909.08", "90.91", "999.99"),
+        ),
+    ],
+)
+def test_quantity_trunc_keeps_every_line_on_its_unit(
+    client, sandbox_world, path, trunc, body, quantities, offsets, totals
+):
+    """With two bundles (50/50) every bundle line is truncated too, so the lines still add up
+    to the order; later the project lines stay on the same unit and add up as well."""
+    names = bundle_ids(client)
+    selection = [
+        {"bundle_id": names["Tropical forest conservation"], "percentage": 50},
+        {"bundle_id": names["Latin America reforestation"], "percentage": 50},
+    ]
+    body = {**body, "bundle_selection": selection, "quantity_trunc": trunc}
+    ids = []
+    for _ in range(4):  # a few, so that some get as far as showing their projects
+        order = client.post(f"/v1/orders/{path}", json=body).json()
+        assert [line["quantity"] for line in order["bundles"]] == quantities
+        assert [line["offset_cost"] for line in order["bundles"]] == offsets
+        assert (order["offset_cost"], order["commission"], order["total_cost"]) == totals
+        assert order_problems(order, "GBP") == []
+        ids.append(order["id"])
+    for _ in range(25):  # placed -> paid -> retiring -> complete, unless cancelled or failed
+        sandbox_world.advance(new_orders=0, transitions=1000)
+    later = [sandbox_world.order(sandbox_world.account_ids()[0], i) for i in ids]
+    assert "complete" in {o["status"] for o in later}
+    unit = TRUNC_UNIT[trunc]
+    for order in later:
+        assert {Decimal(p["quantity"]) % unit for p in order["projects"] or []} <= {0}
+        assert order_problems(order, "GBP") == []
+
+
+def test_a_known_estimate_gives_its_mass(client, sandbox_world):
+    """Ordering an estimate buys its mass (the mass GET /v1/estimates/electricity/{id}
+    shows), once; it names the estimate and requests exactly that mass."""
+    account_id = sandbox_world.account_ids()[1]
+    headers = {"Lune-Account": account_id}
+    estimates = sandbox_world.estimates(account_id, include_ordered=False)
+    assert len(estimates) == 3
+    for estimate in estimates:
+        path = f"/v1/estimates/electricity/{estimate['id']}"
+        served = client.get(path, headers=headers).json()
+        assert served == estimate and served["mass"]["unit"] == "t"
+        order = client.post(
+            "/v1/orders/by-estimate", json={"estimate_id": estimate["id"]}, headers=headers
+        ).json()
+        mass = Decimal(served["mass"]["amount"])
+        assert order["estimate_id"] == estimate["id"] and order["type"] == "quantity"
+        assert Decimal(order["requested_quantity"]) == Decimal(order["quantity"]) == mass
+        assert order_problems(order, "USD") == []
+        again = client.post(
+            "/v1/orders/by-estimate", json={"estimate_id": estimate["id"]}, headers=headers
+        )
+        assert (again.status_code, error_code(again)) == (409, "estimate_order_already_placed")
+    assert sandbox_world.estimates(account_id, include_ordered=False) == []
+
+
+def test_an_unknown_estimate_is_refused(client, sandbox_world):
+    own, other = sandbox_world.account_ids()[:2]
+    cases = {
+        "0" * 32: "estimate_not_found",  # well-formed, no such estimate
+        sandbox_world.estimates(other)[0]["id"]: "estimate_not_found",  # another account's
+        "est_42": "id_invalid",  # not a Lune id
+        "0" * 32 + "\n": "id_invalid",  # 32 letters and digits, and one more character
+    }
+    count = len(sandbox_world.orders(own))
+    for estimate_id, code in cases.items():
+        response = client.post("/v1/orders/by-estimate", json={"estimate_id": estimate_id})
+        assert (response.status_code, error_code(response)) == (400, code), estimate_id
+    # a mass that truncates to nothing is refused, and the estimate can still be ordered
+    small = sandbox_world.add_estimate(own, "0.5")
+    body = {"estimate_id": small["id"], "quantity_trunc": "t"}
+    response = client.post("/v1/orders/by-estimate", json=body)
+    assert (response.status_code, error_code(response)) == (400, "order_quantity_invalid")
+    body["quantity_trunc"] = "kg"
+    assert client.post("/v1/orders/by-estimate", json=body).json()["quantity"] == "0.5"
+    assert len(sandbox_world.orders(own)) == count + 1
+
+
+def test_the_world_holds_estimates(sandbox_world):
+    """Every account starts with three estimates not yet ordered (under a tonne, a few
+    tonnes, tens of tonnes or more); every generated by-estimate order names an estimate of
+    its own account and requested its mass; an estimate can be ordered again only once its
+    order is cancelled or failed."""
+    world = sandbox_world
+    estimate_orders = 0
+    for account_id in world.account_ids():
+        held = {e["id"]: Decimal(e["mass"]["amount"]) for e in world.estimates(account_id)}
+        first = list(held.values())[:3]  # the account's own, made with it
+        assert first[0] < 1 <= first[1] < 10 <= first[2]
+        live: dict[str, str] = {}  # estimate -> its order that is not cancelled or failed
+        for order in world.orders(account_id):
+            if order["estimate_id"] is not None:
+                estimate_orders += 1
+                assert held[order["estimate_id"]] == Decimal(order["requested_quantity"])
+                if order["status"] not in ("cancelled", "failed"):
+                    live[order["estimate_id"]] = order["id"]
+        assert set(list(held)[:3]).isdisjoint(live)
+        unordered = {e["id"] for e in world.estimates(account_id, include_ordered=False)}
+        assert unordered == set(held) - set(live)
+    assert estimate_orders >= 10
+    with pytest.raises(ValueError):
+        world.add_estimate(world.account_ids()[0], "0.0000001")  # finer than a gram
+    with pytest.raises(ValueError):
+        world.add_estimate(world.account_ids()[0], "0")
+    with pytest.raises(ValueError):
+        world.add_estimate(world.account_ids()[0], "a lot")
+
+
+def test_estimates_are_deterministic_and_reading_them_draws_nothing():
+    def make() -> SandboxWorld:
+        return SandboxWorld.generate(seed=5, client_accounts=2, orders_per_account=50)
+
+    read, untouched = make(), make()
+    for account_id in read.account_ids():
+        read.estimates(account_id)
+    for world in (read, untouched):
+        world.advance(new_orders=20, transitions=20)
+    assert snapshot(read) == snapshot(untouched)
+    assert [read.estimates(a) for a in read.account_ids()] == [
+        untouched.estimates(a) for a in untouched.account_ids()
+    ]
+    other_seed = SandboxWorld.generate(seed=6, client_accounts=2, orders_per_account=50)
+    assert read.estimates(read.account_ids()[0]) != other_seed.estimates(
+        other_seed.account_ids()[0]
+    )
 
 
 # --- rate limit -----------------------------------------------------------------------------
@@ -465,7 +699,7 @@ def test_truncate_cuts_the_next_n_successful_bodies_in_half(client, server, sand
 
 def test_truncate_spares_error_responses(client, server):
     server.faults.set(truncate=1)
-    assert client.get("/v1/orders/nope").status_code == 404  # whole body: parsed fine
+    assert client.get(f"/v1/orders/{'0' * 32}").status_code == 404  # whole body: parsed fine
     with pytest.raises(httpx.RemoteProtocolError):
         client.get("/v1/orders")
 
@@ -536,12 +770,10 @@ def order_problems(order: dict[str, Any], currency: str) -> list[str]:
     expect(bool(CREATED_AT_RE.match(order["created_at"])), "created_at format")
     for name in ("offset_cost", "commission", "total_cost"):
         expect(order[name] is None or bool(MONEY_RE.match(order[name])), f"{name} format")
-    for name in ("quantity", "requested_quantity"):
-        expect(order[name] is None or bool(TONNES_RE.match(order[name])), f"{name} format")
-    expect(
-        order["requested_value"] is None or bool(DECIMAL_RE.match(order["requested_value"])),
-        "requested_value format",
-    )
+    expect(order["quantity"] is None or bool(TONNES_RE.match(order["quantity"])), "quantity")
+    # what was asked for, as asked: the description's decimal, any number of decimals
+    for name in ("requested_quantity", "requested_value"):
+        expect(order[name] is None or bool(DECIMAL_RE.match(order[name])), f"{name} format")
     complete = status == "complete"
     expect(
         order["certificate"]
@@ -770,12 +1002,20 @@ def test_admin_endpoints_drive_the_world(client, server, sandbox_world):
         f"{base}/malformed", json={"account_id": account["id"], "kind": "missing_id"}
     ).json()
     assert record in sandbox_world.orders(account["id"], include_malformed=True)
+    estimate = httpx.post(
+        f"{base}/estimates", json={"account_id": account["id"], "mass": "2.5"}
+    ).json()
+    assert estimate["mass"] == {"amount": "2.5", "unit": "t"}
+    assert estimate in sandbox_world.estimates(account["id"])
+    assert httpx.post(f"{base}/estimates", json={"account_id": account["id"]}).status_code == 400
     client.get("/v1/accounts/me")
     log = httpx.get(f"{base}/log").json()
     assert [(r["path"], r["status"], r["cause"]) for r in log] == [("/v1/accounts/me", 200, None)]
     assert set(log[0]) == {"ts", "method", "path", "query", "account_id", "status", "cause"}
     assert httpx.post(f"{base}/advance", json={"bogus": 1}).status_code == 400
-    assert httpx.get(f"{base}/state").json()["accounts"][0]["id"] == sandbox_world.account_ids()[0]
+    state = httpx.get(f"{base}/state").json()["accounts"]
+    assert [a["id"] for a in state] == sandbox_world.account_ids()
+    assert estimate["id"] in state[-1]["open_estimates"]
     server.clear_log()
     assert server.request_log == []
 

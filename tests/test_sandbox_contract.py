@@ -4,18 +4,25 @@ Real HTTP requests (httpx) go to a running sandbox; each request/response pair i
 openapi-core, the sandbox's `/v1/...` paths mapped onto the description's server URL
 (https://api.lune.co/v1).
 
-One documented correction: the published `Order` schema has a discriminator on `type` whose
-mapping sends `type: quantity` to OrderByQuantityProperties (estimate_id must be null), so an
-order placed by estimate (type `quantity`, estimate_id set, per OrderByEstimate) can never
-validate as `Order`, although Lune lists such orders. `spec` drops that discriminator and lets
-the oneOf decide; `test_published_order_schema_fails_only_estimate_orders` shows that this is
-the only thing the correction changes.
+Two documented corrections, made only in the `spec` fixture (`published` is the description as
+published):
+- The published `Order` schema has a discriminator on `type` whose mapping sends
+  `type: quantity` to OrderByQuantityProperties (estimate_id must be null), so an order placed
+  by estimate (type `quantity`, estimate_id set, per OrderByEstimate) can never validate as
+  `Order`, although Lune lists such orders. `spec` drops that discriminator and lets the oneOf
+  decide; `test_published_order_schema_fails_only_estimate_orders` shows that this is the only
+  thing the correction changes.
+- A malformed id is answered with 400 `id_invalid` (an `Error.error_code` of the description)
+  wherever an id is taken, but the lookups by id declare no 400 response. `spec` gives those
+  lookups the description's own `BadRequest` response; `test_lookups_by_id_declare_no_400`
+  lists exactly the operations this adds it to.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -34,6 +41,15 @@ from lune_sandbox.orders import STATUSES
 SPEC_PATH = Path(__file__).parent / "data" / "lune-openapi" / "openapi.yml"
 LUNE_HOST = "https://api.lune.co"  # + the sandbox's /v1/... path = the description's server URL
 ORDER_SCHEMAS = {"quantity": "OrderByQuantity", "value": "OrderByValue"}
+# GET operations that take an id in their path and that the sandbox serves
+LOOKUPS_BY_ID = (
+    "/orders/{id}",
+    "/orders/{id}/certificate",
+    "/bundles/{id}",
+    "/projects/{id}",
+    "/estimates/electricity/{id}",
+)
+UNKNOWN_ID = "0" * 32  # well-formed (32 letters and digits), names nothing in any world
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +65,14 @@ def published(spec_dict: dict[str, Any]) -> OpenAPI:
 
 @pytest.fixture(scope="module")
 def spec(spec_dict: dict[str, Any]) -> OpenAPI:
-    """The description with Order's discriminator removed (see the module docstring)."""
+    """The description with the two corrections of the module docstring."""
     fixed = copy.deepcopy(spec_dict)
     kinds = fixed["components"]["schemas"]["Order"]["allOf"][1]
     assert set(kinds.pop("discriminator")["mapping"]) == {"quantity", "value"}
+    for path in LOOKUPS_BY_ID:
+        responses = fixed["paths"][path]["get"]["responses"]
+        assert "400" not in responses
+        responses["400"] = {"$ref": "#/components/responses/BadRequest"}
     return OpenAPI.from_dict(fixed)
 
 
@@ -242,10 +262,10 @@ def test_created_orders_validate(published, client, sandbox_world):
                 ],
             },
         ),
-        ("by-estimate", {"estimate_id": "90ng23MKvLqbkpMwMw7yMBD4wJQrV6O6"}),
     ]
     for account_id in sandbox_world.account_ids()[:2]:
-        for path, body in requests:
+        estimate = sandbox_world.estimates(account_id, include_ordered=False)[0]
+        for path, body in [*requests, ("by-estimate", {"estimate_id": estimate["id"]})]:
             response = client.post(
                 f"/v1/orders/{path}", json=body, headers={"Lune-Account": account_id}
             )
@@ -331,7 +351,7 @@ def test_error_responses_validate(published, client, server, sandbox_world):
     check(published, response)
     assert (response.status_code, error_of(response)) == (401, "unauthorised")
     # 404 (the description declares no body; the sandbox still sends Lune's error body)
-    for path in ("/v1/orders/doesnotexist", "/v1/orders/by-idempotency-key/nope"):
+    for path in (f"/v1/orders/{UNKNOWN_ID}", "/v1/orders/by-idempotency-key/nope"):
         response = client.get(path)
         check(published, response)
         assert (response.status_code, error_of(response)) == (404, "not_found")
@@ -368,29 +388,228 @@ def test_rate_limit_429_validates(published, sandbox_server, sandbox_world):
 def test_error_codes_are_the_descriptions_where_it_has_a_body(spec_dict, client):
     """Codes of 400/401/409 answers come from Error.error_code's enum."""
     codes = set(spec_dict["components"]["schemas"]["Error"]["properties"]["error_code"]["enum"])
+    one_tonne = {"amount": "1", "unit": "t"}
     bad = [
-        ("/v1/orders/by-mass", {"mass": {"amount": "0", "unit": "t"}}),
+        ("by-mass", {"mass": {"amount": "0", "unit": "t"}}, "order_quantity_invalid"),
         (
-            "/v1/orders/by-mass",
-            {"mass": {"amount": "1", "unit": "t"}, "bundle_selection": [{"bundle_id": "nope"}]},
+            "by-mass",
+            {"mass": one_tonne, "bundle_selection": [{"bundle_id": UNKNOWN_ID}]},
+            "bundle_selection_bundle_invalid",
         ),
-        ("/v1/orders/by-value", {"value": "0.001"}),
-        ("/v1/orders/by-estimate", {"estimate_id": "not an id!"}),
+        ("by-value", {"value": "0.001"}, "order_value_invalid"),
+        ("by-estimate", {"estimate_id": UNKNOWN_ID}, "estimate_not_found"),
+        ("by-estimate", {"estimate_id": "not an id!"}, "id_invalid"),
         (
-            "/v1/orders/by-mass",
-            {"bundle_masses": [{"bundle_id": "x", "mass": {"amount": "1", "unit": "t"}}]},
+            "by-mass",
+            {"bundle_masses": [{"bundle_id": UNKNOWN_ID, "mass": one_tonne}]},
+            "bundle_id_invalid",
         ),
+        ("by-mass", {"mass": one_tonne, "bundle_selection": [{"bundle_id": "x"}]}, "id_invalid"),
     ]
-    seen = set()
-    for path, body in bad:
-        response = client.post(path, content=orjson.dumps(body))
-        assert response.status_code == 400
-        seen.add(error_of(response))
-    assert seen <= codes
-    assert seen == {
-        "order_quantity_invalid",
-        "bundle_selection_bundle_invalid",
-        "order_value_invalid",
-        "estimate_not_found",
-        "bundle_id_invalid",
+    for path, body, code in bad:
+        response = client.post(f"/v1/orders/{path}", content=orjson.dumps(body))
+        assert (response.status_code, error_of(response)) == (400, code), body
+        assert code in codes
+    response = client.get("/v1/orders", headers={"Lune-Version": "1999-01-01"})
+    assert (response.status_code, error_of(response)) == (400, "api_version_invalid")
+    assert "api_version_invalid" in codes
+
+
+# --- the three create-order endpoints --------------------------------------------------------
+
+TRUNCS = {"t": 0, "kg": 3, None: 6}  # quantity_trunc -> decimals of tonnes it keeps
+
+
+def places(quantity: str) -> int:
+    """Decimals of a decimal string ('3' -> 0, '3.456' -> 3)."""
+    return len(quantity.partition(".")[2])
+
+
+def test_create_orders_validate_with_every_quantity_trunc(
+    published, spec_dict, client, sandbox_world
+):
+    """Every create endpoint, with quantity_trunc t, kg and absent, answers an order of its own
+    schema whose quantities keep at most the decimals the truncation allows."""
+    for account_id in sandbox_world.account_ids()[:3]:
+        headers = {"Lune-Account": account_id}
+        estimates = sandbox_world.estimates(account_id, include_ordered=False)
+        big = next(e for e in estimates if Decimal(e["mass"]["amount"]) >= 10)
+        others = [sandbox_world.add_estimate(account_id, big["mass"]["amount"]) for _ in range(2)]
+        estimate_ids = iter([big["id"]] + [e["id"] for e in others])
+        for trunc, decimals in TRUNCS.items():
+            extra = {"quantity_trunc": trunc} if trunc else {}
+            bodies = {
+                "by-mass": {"mass": {"amount": "12345.678", "unit": "kg"}},
+                "by-value": {"value": "2500.00"},
+                "by-estimate": {"estimate_id": next(estimate_ids)},
+            }
+            for path, body in bodies.items():
+                response = client.post(f"/v1/orders/{path}", json=body | extra, headers=headers)
+                order = check(published, response)
+                assert undeclared_fields(spec_dict, order) == set()
+                quantities = [order["quantity"]] + [b["quantity"] for b in order["bundles"]]
+                assert max(places(q) for q in quantities) <= decimals, (path, trunc, order)
+
+
+def test_create_order_errors_validate(published, client, sandbox_world):
+    """Each refusal of the create endpoints validates against the description as published
+    (an ErrorResponse whose error_code is in the enum) and carries the reference's code."""
+    own, other = sandbox_world.account_ids()[:2]
+    open_estimate = sandbox_world.estimates(own, include_ordered=False)[0]
+    small = sandbox_world.add_estimate(own, "0.5")
+    others_estimate = sandbox_world.estimates(other)[0]
+    enabled = next(b["id"] for b in sandbox_world.bundles if not b["disabled"])
+    one_tonne = {"amount": "1", "unit": "t"}
+    cases: list[tuple[str, dict[str, Any], dict[str, str], int, str]] = [
+        ("by-mass", {"mass": {"amount": "1", "unit": "lb"}}, {}, 400, "validation_error"),
+        (
+            "by-mass",
+            {"mass": {"amount": "0.4", "unit": "t"}, "quantity_trunc": "t"},
+            {},
+            400,
+            "order_quantity_invalid",
+        ),
+        (
+            "by-mass",
+            {"bundle_masses": [{"bundle_id": "short", "mass": one_tonne}]},
+            {},
+            400,
+            "id_invalid",
+        ),
+        (
+            "by-mass",
+            {"bundle_masses": [{"bundle_id": UNKNOWN_ID, "mass": one_tonne}]},
+            {},
+            400,
+            "bundle_id_invalid",
+        ),
+        (
+            "by-value",
+            {"value": "10", "bundle_selection": [{"bundle_id": enabled + "!"}]},
+            {},
+            400,
+            "id_invalid",
+        ),
+        ("by-value", {"value": "0.001"}, {}, 400, "order_value_invalid"),
+        ("by-value", {"value": "0.01", "quantity_trunc": "t"}, {}, 400, "order_value_invalid"),
+        ("by-estimate", {"estimate_id": "est_42"}, {}, 400, "id_invalid"),
+        ("by-estimate", {"estimate_id": UNKNOWN_ID}, {}, 400, "estimate_not_found"),
+        ("by-estimate", {"estimate_id": others_estimate["id"]}, {}, 400, "estimate_not_found"),
+        (
+            "by-estimate",
+            {"estimate_id": small["id"], "quantity_trunc": "t"},
+            {},
+            400,
+            "order_quantity_invalid",
+        ),
+        (
+            "by-estimate",
+            {"estimate_id": open_estimate["id"]},
+            {"Lune-Version": "1999-01-01"},
+            400,
+            "api_version_invalid",
+        ),
+        ("by-mass", {"mass": one_tonne}, {"Lune-Version": "v1"}, 400, "api_version_invalid"),
+        ("by-value", {"value": "10"}, {"Authorization": "Bearer wrong"}, 401, "unauthorised"),
+    ]
+    for path, body, headers, status, code in cases:
+        response = client.post(f"/v1/orders/{path}", json=body, headers=headers)
+        # some bodies break the request schema on purpose: only the answer is checked then
+        check(published, response, request_too=code != "validation_error")
+        assert (response.status_code, error_of(response)) == (status, code), body
+    # 409: the same estimate twice; a key reused for other details
+    body = {"estimate_id": open_estimate["id"], "idempotency_key": "contract-estimate"}
+    assert check(published, client.post("/v1/orders/by-estimate", json=body))["estimate_id"]
+    response = client.post("/v1/orders/by-estimate", json={"estimate_id": open_estimate["id"]})
+    check(published, response)
+    assert (response.status_code, error_of(response)) == (409, "estimate_order_already_placed")
+    response = client.post(
+        "/v1/orders/by-mass", json={"mass": one_tonne, "idempotency_key": "contract-estimate"}
+    )
+    check(published, response)
+    assert (response.status_code, error_of(response)) == (409, "order_idempotency_already_exists")
+
+
+# --- estimates and ids ------------------------------------------------------------------------
+
+
+def test_estimates_validate(published, client, sandbox_world):
+    """Every estimate the world holds is served as an ElectricityEmissionEstimate; an unknown
+    one, or another account's, is 404 with Lune's body (NotFoundWithErrors)."""
+    served = 0
+    for account_id in sandbox_world.account_ids():
+        headers = {"Lune-Account": account_id}
+        for estimate in sandbox_world.estimates(account_id):
+            path = f"/v1/estimates/electricity/{estimate['id']}"
+            assert check(published, client.get(path, headers=headers)) == estimate
+            served += 1
+    assert served >= 3 * len(sandbox_world.account_ids())
+    own, other = sandbox_world.account_ids()[:2]
+    for estimate_id, account_id in [
+        (UNKNOWN_ID, own),
+        (sandbox_world.estimates(other)[0]["id"], own),
+    ]:
+        response = client.get(
+            f"/v1/estimates/electricity/{estimate_id}", headers={"Lune-Account": account_id}
+        )
+        check(published, response)
+        assert (response.status_code, error_of(response)) == (404, "estimate_not_found")
+
+
+def test_lookups_by_id_declare_no_400(spec_dict):
+    """The description's gap that `spec` fills (see the module docstring): the lookups by id
+    the sandbox serves declare 404 but no 400, so as published no id_invalid answer of theirs
+    could validate."""
+    for path in LOOKUPS_BY_ID:
+        responses = spec_dict["paths"][path]["get"]["responses"]
+        assert "404" in responses and "400" not in responses, path
+
+
+@pytest.mark.parametrize("bad_id", ["nope", "0" * 31, "0" * 33, "0" * 31 + "-", "0" * 31 + "é"])
+def test_malformed_ids_get_id_invalid(spec, published, client, bad_id):
+    """A malformed id gets 400 id_invalid wherever an id is taken: every lookup by id, the
+    offset_link_id filter, and the ids of create-order bodies."""
+    for template in LOOKUPS_BY_ID:
+        response = client.get("/v1" + template.replace("{id}", bad_id))
+        check(spec, response)
+        assert (response.status_code, error_of(response)) == (400, "id_invalid"), template
+    response = client.get("/v1/orders", params={"offset_link_id": bad_id})
+    check(published, response)
+    assert (response.status_code, error_of(response)) == (400, "id_invalid")
+    bodies = {
+        "by-estimate": {"estimate_id": bad_id},
+        "by-value": {"value": "10", "bundle_selection": [{"bundle_id": bad_id}]},
+        "by-mass": {"bundle_masses": [{"bundle_id": bad_id, "mass": {"amount": "1", "unit": "t"}}]},
     }
+    for path, body in bodies.items():
+        response = client.post(f"/v1/orders/{path}", json=body)
+        check(published, response)
+        assert (response.status_code, error_of(response)) == (400, "id_invalid"), path
+
+
+def test_well_formed_unknown_ids_are_not_found(published, client):
+    """The counterpart of id_invalid: a well-formed id that names nothing is a 404."""
+    for template in LOOKUPS_BY_ID:
+        response = client.get("/v1" + template.replace("{id}", UNKNOWN_ID))
+        check(published, response)
+        assert response.status_code == 404, template
+    page = check(published, client.get("/v1/orders", params={"offset_link_id": UNKNOWN_ID}))
+    assert page["data"] == [] and page["has_more"] is False
+
+
+@pytest.mark.parametrize("version", ["1999-01-01", "2023-06-01", "2024-08-09", "latest", "v1"])
+def test_unknown_api_versions_get_api_version_invalid(published, client, version):
+    """Lune knows the versions its changelog lists (2024-08-08 only); any other Lune-Version,
+    well-formed date or not, is refused on every path, before anything else is looked at."""
+    headers = {"Lune-Version": version}
+    for method, path, body in [
+        ("GET", "/v1/orders", None),
+        ("GET", "/v1/bundles", None),
+        ("POST", "/v1/orders/by-mass", {"mass": {"amount": "1", "unit": "t"}}),
+        ("POST", "/v1/orders/by-value", {"value": "10"}),
+        ("POST", "/v1/orders/by-estimate", {"estimate_id": UNKNOWN_ID}),
+    ]:
+        response = client.request(method, path, json=body, headers=headers)
+        check(published, response)
+        assert (response.status_code, error_of(response)) == (400, "api_version_invalid")
+        assert response.headers["Lune-Version"] == "2024-08-08"
