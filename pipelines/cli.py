@@ -118,7 +118,7 @@ def run_options(args: argparse.Namespace, settings: Settings, **overrides: Any):
         full_refresh=getattr(args, "full_refresh", False),
         strict=getattr(args, "strict", False),
         transform=settings.transforms_enabled and not getattr(args, "no_transform", False),
-        transform_vars={"customer_metadata_key": settings.customer_metadata_key},
+        transform_vars=dict(settings.transform_vars),
         transform_project_dir=settings.transforms_project_dir,
         progress=getattr(args, "progress", False),
     )
