@@ -41,8 +41,8 @@ def serve(
         print(f"  SOURCES__LUNE__API_KEY={world.api_key}", flush=True)
         print(
             f"  {len(world.account_ids())} accounts, "
-            f"admin at {server.base_url}/_sandbox/{{advance,faults,log,accounts,malformed}}; "
-            "Ctrl-C stops it",
+            f"admin at {server.base_url}/_sandbox/"
+            "{advance,faults,log,accounts,malformed,forget}; Ctrl-C stops it",
             flush=True,
         )
         try:

@@ -190,6 +190,9 @@ class SandboxServer:
                 case "POST", "malformed":
                     record = self.world.inject_malformed(kwargs["account_id"], kwargs["kind"])
                     return json_reply(record)
+                case "POST", "forget":
+                    record = self.world.forget_order(kwargs["account_id"], kwargs["order_id"])
+                    return json_reply(record)
                 case "GET", "state":
                     return json_reply(self._state())
             return Reply(404, error_body("not_found", f"No admin endpoint {method} {route}."))
