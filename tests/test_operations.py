@@ -155,7 +155,11 @@ def test_views_are_valid_and_empty_for_an_account_without_orders(tmp_path):
 def _duckdb_settings(loader) -> tuple[str, bool]:
     import dlt
 
-    pipeline = dlt.attach(loader.pipeline_name, pipelines_dir=str(loader.pipelines_dir))
+    pipeline = dlt.attach(
+        loader.pipeline_name,
+        pipelines_dir=str(loader.pipelines_dir),
+        destination=loader.options().destination,  # the test's warehouse, not a default file
+    )
     with pipeline.sql_client() as client:
         [(limit, order)] = client.execute_sql(
             "select current_setting('memory_limit'), current_setting('preserve_insertion_order')"
