@@ -139,9 +139,10 @@ def _reference_order_tables(
     for order in orders:
         order_id = order["id"]
         for field in columns:
-            if field in ("account_id", "metadata", "synced_at"):
+            if field in ("account_id", "metadata", "synced_at", "vanished_at"):
                 continue
             columns[field].append(order.get(field))
+        columns["vanished_at"].append(None)  # set only on a stored row, never from the API
         columns["account_id"].append(account_id)
         metadata = order.get("metadata")
         columns["metadata"].append(None if metadata is None else orjson.dumps(metadata).decode())
