@@ -63,6 +63,19 @@ def test_status_without_any_run_is_unhealthy(tmp_path):
     assert "last run: none recorded" in result.stdout
 
 
+def test_version_is_the_installed_package_version(tmp_path):
+    import tomllib
+    from importlib.metadata import version
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert version("lune-orders-pipeline") == declared
+
+    result = run_cli(["--version"], tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"lune-pipeline {declared}\n"
+
+
 def test_github_workflow_passes_actionlint():
     actionlint = shutil.which("actionlint") or str(
         Path(__import__("sys").executable).parent / "actionlint"
