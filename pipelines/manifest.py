@@ -37,6 +37,14 @@ class Settings:
     cron: str = "0 3 * * *"
     retries: int = 2
     retry_delay_minutes: int = 10
+    # the manifest these settings came from (None: no manifest, defaults)
+    manifest_path: Path | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        """What a relative path in the settings (a DuckDB file) is relative to: the
+        manifest's folder, or the working directory when there is no manifest."""
+        return self.manifest_path.parent if self.manifest_path else Path.cwd()
 
 
 def find_manifest(start: Path | None = None) -> Path | None:
@@ -70,6 +78,7 @@ def load_settings(path: Path | None = None, profile: str | None = None) -> Setti
     path = path or find_manifest()
     if path is None:
         return Settings(profile=profile or "default")
+    path = path.resolve()
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
@@ -111,6 +120,7 @@ def load_settings(path: Path | None = None, profile: str | None = None) -> Setti
         cron=schedule.get("cron", "0 3 * * *"),
         retries=int(schedule.get("retries", 2)),
         retry_delay_minutes=int(schedule.get("retry_delay_minutes", 10)),
+        manifest_path=path,
     )
 
 
