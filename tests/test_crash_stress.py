@@ -1,12 +1,13 @@
 """Crash stress: 200 SIGKILLs spread over every step of a run, and not one failed run after
 them nor one row different from the sandbox (`make stress` kills 1,000 times).
 
-See tests/support/stress.py for the cycle: the world moves on, one to four runs are killed at
-kill points chosen across the whole run (the first extract file, mid-extract, mid-normalize,
-mid-load, the transform build, dlt's crash edges, the leftover handling of the previous kill,
-and random moments), then a run must succeed; the warehouse is compared with the sandbox
-every ten cycles and at the end, with the status history, and `status` must show nothing
-pending or set aside.
+See tests/support/stress.py for the cycle: the world moves on, one to five runs are killed
+at kill points chosen across the whole run (the first extract file, mid-extract,
+mid-normalize, mid-load, dlt's crash edges, the leftover handling of the previous kill, and
+random moments), then a run must succeed; one cycle kills a run during the dbt build of the
+reporting project and then builds it; the warehouse is compared with the sandbox every ten
+cycles and at the end, with the status history, and `status` must show nothing pending or
+set aside. LUNE_STRESS_KILLS=<n> shortens it while working on it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def test_killed_runs_never_fail_the_next_run_nor_lose_a_row(tmp_path, capsys):
         print(f"\ncrash stress: {report.to_text()}")
     assert report.total_kills >= KILLS
     assert report.successful_runs > 0
-    missed = [p for p in REQUIRED_POINTS if not report.kills[p]]
-    assert not missed, f"no kill landed at {missed}: {report.to_text()}"
+    if KILLS >= 100:  # a shortened run (LUNE_STRESS_KILLS) need not reach every point
+        missed = [p for p in REQUIRED_POINTS if not report.kills[p]]
+        assert not missed, f"no kill landed at {missed}: {report.to_text()}"
     assert report.set_aside == 0  # a kill alone never makes a package unusable

@@ -9,6 +9,7 @@ that step and checking the line carries the underlying reason, not just dlt's fi
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -18,7 +19,6 @@ import transforms
 from pipelines.runner import RunError
 from tests.support.cli import run_cli
 from tests.support.loader import Loader
-from transforms.models import Model
 
 DLT_FIRST_LINE = re.compile(r"Pipeline execution failed at `step=\w+`")
 PACKAGE = r"the package extracted at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(load id [\d.]+\)"
@@ -106,14 +106,16 @@ def test_load_failure_names_the_package_and_the_cause(loader, sandbox_world):
     assert re.match(rf"load failed on {PACKAGE}: job orders\.\w+\.sql: BinderException", message)
 
 
-def test_transform_failure_names_the_view_and_the_cause(loader, monkeypatch):
-    broken = Model("zz_broken", "reporting", Path("zz_broken.sql"), "select * from no_such_table")
-    real = transforms.load_models
-    monkeypatch.setattr(transforms, "load_models", lambda: [*real(), broken])
-    loader.build_views = True
-    message = _fail(loader)
+def test_transform_failure_names_the_model_and_the_cause(loader, tmp_path):
+    """A model of the reporting project reads a table that does not exist."""
+    project = tmp_path / "project"
+    shutil.copytree(transforms.DBT_PROJECT_DIR, project)
+    (project / "models" / "marts" / "zz_broken.sql").write_text("select * from no_such_table\n")
+    loader.transform = True
+    with pytest.raises(RunError) as failed:
+        loader.run(transform_project_dir=str(project))
+    message = str(failed.value)
     _assert_names_the_cause(message, "transform", "zz_broken")
-    assert "no_such_table" in message
 
 
 def test_leftover_failure_names_the_package_and_the_cause(loader, sandbox_world, monkeypatch):

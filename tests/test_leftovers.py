@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.runner import RunError
-from tests.support.cli import _SCRUB, run_cli
+from tests.support.cli import run_cli
+from tests.support.env import subprocess_env
 from tests.support.loader import Loader
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -47,8 +47,8 @@ def _env(loader: Loader, world, server) -> dict[str, str]:
 
 def _crash(point: str, loader: Loader, world, server) -> subprocess.CompletedProcess[str]:
     """`lune-pipeline run` on the loader's pipeline, SIGKILLed at `point`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
-    env.update(_env(loader, world, server))
+    # in the test's folder, like run_cli; the repository on the path for tests.support
+    env = subprocess_env({**_env(loader, world, server), "PYTHONPATH": str(REPO_ROOT)})
     result = subprocess.run(
         [
             sys.executable,
@@ -59,7 +59,7 @@ def _crash(point: str, loader: Loader, world, server) -> subprocess.CompletedPro
             "--no-views",
             *_cli_args(loader),
         ],
-        cwd=REPO_ROOT,
+        cwd=loader.workdir,
         env=env,
         capture_output=True,
         text=True,

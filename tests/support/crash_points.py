@@ -147,12 +147,12 @@ def _arm_stage(stage: str, delay: float) -> None:
 
 
 def arm_transform_kill(delay: float) -> None:
-    """THE transform hook: kills `delay` seconds into the call `pipelines.runner` makes for
-    the transform step (today `transforms.build_views`, imported by the runner at call time).
-    When the transform step becomes another function (a dbt run), re-point this one patch."""
-    import transforms
+    """THE transform hook: kills `delay` seconds into the one call `pipelines.runner` makes
+    for the transform step, `build_reporting` (the dbt build, a child process that the kill
+    of the process group takes too). Re-point this one patch if that call changes."""
+    import pipelines.runner as runner
 
-    transforms.build_views = _on_first_call(transforms.build_views, delay)
+    runner.build_reporting = _on_first_call(runner.build_reporting, delay)
 
 
 def _arm_mid_extract(nth: int) -> None:

@@ -26,11 +26,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from tests.support.env import SCRUBBED_PREFIXES, subprocess_env
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# configuration a developer's shell might carry must not leak into these runs
-SCRUB = ("SOURCES__LUNE__", "DESTINATION__", "LUNE_", "RUNTIME__")
-# dlt's anonymous telemetry: a network call per run and a thread (which forking must not copy)
-NO_TELEMETRY = {"RUNTIME__DLTHUB_TELEMETRY": "false"}
 
 
 @dataclass
@@ -43,12 +41,14 @@ class Child:
 class ForkServer:
     """Parent side: starts the server, forks runs through it, kills and waits for them."""
 
-    def __init__(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUB)}
-        env.update(NO_TELEMETRY)
+    def __init__(self, cwd: Path) -> None:
+        """`cwd`: the server's working folder (a test's own; the repository is put on the
+        path). The environment is the test's isolated one (dlt data dir, home) with dlt's
+        telemetry off: it would also start a thread, which forking must not copy."""
+        env = subprocess_env({"PYTHONPATH": str(REPO_ROOT)})
         self._process = subprocess.Popen(
             [sys.executable, "-m", "tests.support.forkserver"],
-            cwd=REPO_ROOT,
+            cwd=cwd,
             env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -219,9 +219,9 @@ def _child(request: dict[str, Any]) -> int:
     sys.stdout = os.fdopen(1, "w", buffering=1)
     sys.stderr = os.fdopen(2, "w", buffering=1)
     os.chdir(request["cwd"])
-    for key in [k for k in os.environ if k.startswith(SCRUB)]:
+    for key in [k for k in os.environ if k.startswith(SCRUBBED_PREFIXES)]:
         del os.environ[key]
-    os.environ.update(NO_TELEMETRY)
+    os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
     os.environ.update(request["env"])
     from pipelines.cli import main
     from tests.support.crash_points import arm
