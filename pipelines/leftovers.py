@@ -11,8 +11,8 @@ directory back to that point:
 
 - an unfinished extract (dlt's temporary `normalize/<16 hex>/` folder; it never reaches
   `extracted/`) is discarded: the local state is saved only after an extract completes;
-- an extracted package whose schema dlt never saved (the first run, killed between committing
-  the package and saving the pipeline's schema and state) is discarded for the same reason;
+- an extracted package whose schema dlt never saved (killed between committing the package
+  and saving the pipeline's schema and state) is discarded for the same reason;
 - an extracted copy of a package that is already normalized or loaded is discarded: dlt's
   normalize renames the finished package into `load/normalized` and *then* deletes the
   extracted copy, so a kill between the two left both, and normalizing the copy again failed
@@ -248,8 +248,10 @@ def _normalize_pending(
         except Exception:  # a package without a readable schema is corrupt
             continue  # normalize fails on it and it is set aside with dlt's reason
         if schema_name not in known_schemas:
-            # first run killed after the package was committed but before dlt saved the
-            # pipeline's schema and state: nothing of this extract counts locally
+            # killed after the package was committed but before dlt saved the pipeline's
+            # schema and state, so nothing of this extract counts locally (on a first run
+            # dlt's sync wipes such a working directory already; this covers the rest, as
+            # dlt would not normalize a package of a schema it does not have)
             normalize_storage.extracted_packages.delete_package(load_id)
             _discarded(
                 report,
