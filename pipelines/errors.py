@@ -35,7 +35,7 @@ class RunError(Exception):
 
 
 class StepFailed(Exception):
-    """A failure in a step of ours (leftover handling, the transform) that names the step.
+    """A failure in a step of ours (the leftover handling) that names the step itself.
 
     `str()` is the already described sentence; the original error is `__cause__`.
     """
@@ -147,8 +147,8 @@ def _first_line(text: str) -> str:
     """The first non-empty line; for a message that embeds a traceback (dlt keeps a failed
     job's traceback as its message), the exception line at the end of that traceback."""
     lines = text.strip().splitlines()
-    if any(line.startswith(_TRACEBACK_HEAD) for line in lines):
-        last_head = max(i for i, line in enumerate(lines) if line.startswith(_TRACEBACK_HEAD))
+    if any(_TRACEBACK_HEAD in line for line in lines):
+        last_head = max(i for i, line in enumerate(lines) if _TRACEBACK_HEAD in line)
         for line in lines[last_head + 1 :]:
             if line.strip() and not line.startswith((" ", "\t")):
                 return _squash(line)
