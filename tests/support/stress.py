@@ -38,7 +38,7 @@ from typing import Any
 import duckdb
 
 from lune_sandbox import SandboxServer, SandboxWorld
-from tests.support.forkserver import ForkServer
+from tests.support.forkserver import Child, ForkServer
 from tests.support.warehouse import actual_rows, differences, expected_rows
 
 # where kills land; "random" is a moment of the whole run chosen by the parent
@@ -87,7 +87,9 @@ class StressConfig:
     transform_kill_window: tuple[float, float] = (1.0, 10.0)
     lanes: int = 2
     check_every: int = 10
-    run_timeout: float = 120.0
+    # a run that takes longer has hung (a dbt build on a busy 2-core machine takes ~2 min)
+    run_timeout: float = 300.0
+    transform_timeout: float = 1200.0
 
 
 @dataclass
@@ -257,7 +259,7 @@ class Stress:
                 delay=delay,
                 nth=self.rng.randint(1, 4),
             )
-            code = fork.wait(child, timeout=self.config.run_timeout)
+            code = self.wait(fork, child, log, views)
         self.report.killed_run_seconds += time.monotonic() - child.started
         if code == -9:
             self.report.kills[point] += 1
@@ -276,7 +278,7 @@ class Stress:
         summary_path.unlink(missing_ok=True)
         self.runs += 1
         child = fork.start(self.args(views, summary_path), cwd=self.workdir, env=self.env, log=log)
-        code = fork.wait(child, timeout=self.config.run_timeout)
+        code = self.wait(fork, child, log, views)
         wall = time.monotonic() - child.started
         self.report.successful_run_seconds += wall
         if code != 0:
@@ -296,6 +298,13 @@ class Stress:
         self.report.stage_seconds["run (wall)"].append(wall)
         if not views:
             self.walls.append(wall)
+
+    def wait(self, fork: ForkServer, child: Child, log: Path, views: bool) -> int:
+        timeout = self.config.transform_timeout if views else self.config.run_timeout
+        try:
+            return fork.wait(child, timeout=timeout)
+        except TimeoutError as e:
+            raise AssertionError(f"{e}; it was killed:\n{_tail(log)}") from None
 
     def observe(self, required: bool) -> None:
         """Remembers each order's status as a run about to start will see it."""
