@@ -242,3 +242,32 @@ def test_a_leftover_that_cannot_be_finished_now_stays_for_the_next_run(
     summary = loader.run()
     assert summary.resumed_pending_packages == 1 and summary.set_aside_packages == []
     assert loader.differences(sandbox_world) == []
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_rows_a_rerun_job_loaded_twice_are_kept_once(backend, tmp_path, request):
+    """The repair after a resumed load, on both warehouses: identical rows carrying the
+    package's load id are kept once; other packages' rows and distinct rows are untouched."""
+    from pipelines.leftovers import _drop_duplicate_rows
+    from tests.test_reporting_views import make_pipeline
+
+    dsn = request.getfixturevalue("postgres_dsn") if backend == "postgres" else None
+    pipeline = make_pipeline(backend, tmp_path, "repair_dup", dsn)
+    with pipeline.sql_client() as client:
+        if client.has_dataset():
+            client.drop_dataset()
+        client.create_dataset()
+        table = client.make_qualified_table_name("history")
+        client.execute_sql(f"create table {table} (order_id text, status text, load_id text)")
+        rows = [("o1", "paid", "L2"), ("o1", "paid", "L2"), ("o2", "placed", "L2")]
+        rows += [("o1", "paid", "L1"), ("o1", "paid", "L1"), ("o3", "paid", "L2")]
+        for row in rows:
+            client.execute_sql(f"insert into {table} values (%s, %s, %s)", *row)
+
+        assert _drop_duplicate_rows(client, "history", "L2") == 1
+        assert _drop_duplicate_rows(client, "history", "L2") == 0
+        assert _drop_duplicate_rows(client, "no_such_table", "L2") == 0
+        kept = sorted(client.execute_sql(f"select * from {table}"))
+    this_package = [("o1", "paid", "L2"), ("o2", "placed", "L2"), ("o3", "paid", "L2")]
+    another_package = [("o1", "paid", "L1"), ("o1", "paid", "L1")]  # not this repair's
+    assert kept == sorted(this_package + another_package)
