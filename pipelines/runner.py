@@ -27,6 +27,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from pipelines.webhooks.loading import extract_webhooks
 from sources.lune import RunReport, lune_source
 from sources.lune.errors import LuneError
 from transforms.errors import TransformError
@@ -58,6 +59,8 @@ class RunOptions:
     transform_project_dir: str | None = None
     progress: bool = False
     source_options: dict[str, Any] = field(default_factory=dict)
+    # the webhook receiver's spool to load into webhook_events; None: SOURCES__LUNE__WEBHOOK_SPOOL
+    webhook_spool: str | None = None
 
 
 @dataclass
@@ -77,6 +80,7 @@ class RunSummary:
     status_transitions: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
     rows_loaded: dict[str, int] = field(default_factory=dict)
+    webhooks: dict[str, int] = field(default_factory=dict)
     transform: dict[str, Any] = field(default_factory=dict)
     accounts: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -98,6 +102,8 @@ class RunSummary:
             f"quarantined records: {self.quarantined}",
             "rows loaded: " + (_pairs(self.rows_loaded) or "none"),
         ]
+        if self.webhooks:
+            lines.append("webhooks: " + _pairs(self.webhooks))
         if self.transform:
             lines.append(
                 f"reporting: {self.transform['models']} models, {self.transform['tests_passed']} "
@@ -245,6 +251,7 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
     )
     step = time.monotonic()
     pipeline.extract(source, loader_file_format=file_format)
+    webhooks = extract_webhooks(pipeline, options.webhook_spool, file_format)
     summary.timings["extract"] = round(time.monotonic() - step, 3)
     _collect(report, summary)
     log.info("extract done in %.2fs: %s", summary.timings["extract"], _pairs(summary.orders))
@@ -266,6 +273,10 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
     summary.timings["load"] = round(time.monotonic() - step, 3)
     summary.load_ids = list(load_info.loads_ids)
     log.info("load done in %.2fs: load ids %s", summary.timings["load"], summary.load_ids)
+    if webhooks is not None:
+        # the load holding these events is complete: only now do their files leave incoming/
+        summary.webhooks = webhooks.commit()
+        summary.quarantined += len(webhooks.quarantined)
 
     if options.transform:
         step = time.monotonic()
