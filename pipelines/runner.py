@@ -27,7 +27,7 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from pipelines.webhooks.loading import extract_webhooks
+from pipelines.webhooks.loading import attach_webhooks
 from sources.lune import RunReport, lune_source
 from sources.lune.errors import LuneError
 from transforms.errors import TransformError
@@ -249,9 +249,9 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
         run_report=report,
         **options.source_options,
     )
+    webhooks = attach_webhooks(source, options.webhook_spool)
     step = time.monotonic()
     pipeline.extract(source, loader_file_format=file_format)
-    webhooks = extract_webhooks(pipeline, options.webhook_spool, file_format)
     summary.timings["extract"] = round(time.monotonic() - step, 3)
     _collect(report, summary)
     log.info("extract done in %.2fs: %s", summary.timings["extract"], _pairs(summary.orders))

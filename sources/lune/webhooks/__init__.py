@@ -3,7 +3,8 @@
 - `signature`: the `Lune-HMAC` header and its check (what a receiver must verify);
 - `events`: the WebhookRequest envelope and the `webhook_events` row of each event;
 - `spool`: one durable file per delivery, shared by the receiver and the run;
-- `lune_webhooks_source`: the dlt source that loads the spool into `webhook_events`.
+- `webhook_events_resource` (added to `lune_source` by the product's run) and
+  `lune_webhooks_source`: load the spool into `webhook_events`.
 
 `webhook_events` holds one row per event (merged on `event_id`, so redeliveries, Lune's
 duplicates and reruns never add a row) with the time Lune signed the first delivery of it
@@ -40,6 +41,7 @@ __all__ = [
     "SpoolError",
     "WebhookBatch",
     "lune_webhooks_source",
+    "webhook_events_resource",
 ]
 
 log = logging.getLogger("lune.webhooks")
@@ -77,6 +79,7 @@ class WebhookBatch:
             self.spool.quarantine(file, reason)
             log.warning("quarantined webhook delivery %s: %s", file.name, reason)
         self.spool.mark_done(self.files)
+        log.info("webhooks: %s", ", ".join(f"{k} {v}" for k, v in self.to_dict().items()))
         return self.to_dict()
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,9 +102,26 @@ def lune_webhooks_source(
     max_files: int = MAX_FILES_PER_RUN,
     known_signed_at: KnownSignedAt | None = None,
 ) -> Sequence[DltResource]:
-    """The `webhook_events` table from the deliveries waiting in `spool`.
+    """The `webhook_events` table alone, for using the loader without the orders.
 
-    Shares the `lune` schema with `lune_source`: one dataset, one schema for Lune's tables.
+    The product's run adds `webhook_events_resource` to `lune_source` instead (one package,
+    one schema). Same arguments as `webhook_events_resource`.
+    """
+    return [webhook_events_resource(spool, batch, max_files, known_signed_at)]
+
+
+def webhook_events_resource(
+    spool: str,
+    batch: WebhookBatch | None = None,
+    max_files: int = MAX_FILES_PER_RUN,
+    known_signed_at: KnownSignedAt | None = None,
+) -> DltResource:
+    """The `webhook_events` resource over the deliveries waiting in `spool`.
+
+    One row per event, merged on `event_id`. Within a run, the earliest-signed delivery of
+    each event wins; across runs an event already loaded is sent again only when this
+    delivery was signed earlier than the stored one, so a redelivery never moves the time
+    later. The spool is only read here: the caller commits `batch` after the load.
 
     Args:
         spool: the receiver's spool (`SOURCES__LUNE__WEBHOOK_SPOOL`): a directory or an
@@ -163,7 +183,7 @@ def lune_webhooks_source(
         for start in range(0, len(rows), ROWS_PER_TABLE):
             yield events_table(rows[start : start + ROWS_PER_TABLE])
 
-    return [webhook_events]
+    return webhook_events
 
 
 def _rows_of(store: Spool, file: SpoolFile, read: WebhookBatch) -> list[dict[str, Any]] | None:
