@@ -279,7 +279,7 @@ class LuneApi:
 
     def _delete_webhook(self, webhook_id: str) -> Reply:
         self.world.webhooks.delete(webhook_id)
-        return Reply(204, b"")
+        return Reply(204, b"", content_type="")  # No Content: no body, no type
 
     def _create_order(self, kind: str, account: AccountState, body: bytes) -> Reply:
         request = parse_order_request(kind, body, self.world.catalogue)

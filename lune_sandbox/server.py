@@ -340,7 +340,7 @@ class _Handler(BaseHTTPRequestHandler):
             phrase = "Unknown"
         lines = [
             f"HTTP/1.1 {reply.status} {phrase}",
-            f"Content-Type: {reply.content_type}",
+            *([f"Content-Type: {reply.content_type}"] if reply.content_type else []),
             f"Content-Length: {len(reply.body)}",
             # the version that processed the request: the newest one when none (or an unknown
             # one, refused) was asked for

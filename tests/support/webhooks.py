@@ -185,3 +185,61 @@ def running_receiver(workdir: Path, spool: Path, **kwargs: Any) -> Iterator[Rece
         yield receiver
     finally:
         receiver.stop()
+
+
+@dataclass
+class Captured:
+    """What a capture endpoint received: (Lune-HMAC header, raw body, path) per request."""
+
+    url: str
+    requests: list[tuple[str, bytes, str]]
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [orjson.loads(body) for _, body, _ in self.requests]
+
+
+@contextmanager
+def capture_endpoint(answer: Any = None) -> Iterator[Captured]:
+    """A plain HTTP endpoint on loopback that records every POST.
+
+    `answer(n)` gives the status for the n-th request (0-based) and may sleep; default 200.
+    Only answered requests with a 2xx status are the ones a receiver would have stored.
+    """
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    requests: list[tuple[str, bytes, str]] = []
+    lock = threading.Lock()
+    counter = [0]
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with lock:
+                number = counter[0]
+                counter[0] += 1
+            status = answer(number) if answer else 200
+            if 200 <= status < 300:
+                with lock:
+                    requests.append((self.headers.get("Lune-HMAC") or "", body, self.path))
+            try:
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            except OSError:
+                pass  # the sender gave up (a timeout)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Captured(f"http://127.0.0.1:{httpd.server_address[1]}/hook", requests)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
