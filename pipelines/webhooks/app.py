@@ -39,6 +39,10 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 # Identical signed deliveries (same timestamp and signature) within the tolerance are
 # answered from memory: the first one is stored already.
 _REPLAY_CACHE_LIMIT = 200_000
+# `webhooks serve --workers N`: each worker process builds its app with this factory
+FACTORY = "pipelines.webhooks.app:create_app"
+LOG_FORMAT_ENV = "LUNE_WEBHOOK_LOG_FORMAT"
+LOG_LEVEL_ENV = "LUNE_WEBHOOK_LOG_LEVEL"
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -214,3 +218,23 @@ async def _reply(
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+def create_app() -> WebhookReceiver:
+    """The receiver of one worker process of `webhooks serve --workers N` (uvicorn spawns
+    each worker fresh: logging, masking and settings are set up again here)."""
+    import os
+
+    from pipelines.logs import register_secret, setup_logging
+
+    from . import receiver_settings
+
+    setup_logging(os.environ.get(LOG_FORMAT_ENV, "text"), os.environ.get(LOG_LEVEL_ENV, "INFO"))
+    settings = receiver_settings()
+    register_secret(settings.secret)
+    return WebhookReceiver(
+        settings.secret,
+        Spool(settings.spool),
+        tolerance_seconds=settings.tolerance_seconds,
+        max_body_bytes=settings.max_body_bytes,
+    )

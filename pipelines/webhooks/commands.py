@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from typing import Any
 
 from pipelines.logs import register_secret
 
 from . import WebhookConfigError, receiver_settings
+from .app import FACTORY, LOG_FORMAT_ENV, LOG_LEVEL_ENV
 
 log = logging.getLogger("lune.webhooks")
 
@@ -30,6 +33,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     serve.add_argument("--port", type=int, default=8080, help="port to bind (8080)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the port (1); more use more cores (stop them as a group)",
+    )
     serve.add_argument("--log-format", choices=("text", "json"), default="text")
     serve.add_argument("--log-level", default="INFO")
     register = actions.add_parser(
@@ -70,31 +79,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (WebhookConfigError, SpoolError) as e:
         print(f"lune-pipeline: {e}", file=sys.stderr)
         return EXIT_FAILED
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_config": None,  # our handler (with secret masking) formats uvicorn's lines too
+        "access_log": False,  # a line per delivery at 500/s is noise; refusals are logged
+        "lifespan": "on",
+        "server_header": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    log.info(
+        "receiving Lune webhooks at http://%s:%d/ into %s (tolerance %gs, max body %d bytes, "
+        "%d worker(s))",
+        args.host,
+        args.port,
+        spool.description,
+        settings.tolerance_seconds,
+        settings.max_body_bytes,
+        max(1, args.workers),
+    )
+    if args.workers > 1:
+        # uvicorn spawns the workers, each building the app from the same configuration
+        os.environ[LOG_FORMAT_ENV] = args.log_format
+        os.environ[LOG_LEVEL_ENV] = str(args.log_level)
+        uvicorn.run(FACTORY, factory=True, workers=args.workers, **options)
+        return EXIT_OK
     app = WebhookReceiver(
         settings.secret,
         spool,
         tolerance_seconds=settings.tolerance_seconds,
         max_body_bytes=settings.max_body_bytes,
     )
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        log_config=None,  # our handler (with secret masking) formats uvicorn's lines too
-        access_log=False,  # one line per delivery at 500/s is noise; refusals are logged
-        lifespan="on",
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
-    log.info(
-        "receiving Lune webhooks at http://%s:%d/ into %s (tolerance %gs, max body %d bytes)",
-        args.host,
-        args.port,
-        spool.description,
-        settings.tolerance_seconds,
-        settings.max_body_bytes,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, **options))
     server.run()
     return EXIT_OK if server.started else EXIT_FAILED
 
