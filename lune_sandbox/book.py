@@ -74,6 +74,23 @@ class OrderBook:
                 if idempotency_key is not None:
                     self.by_idempotency_key[idempotency_key] = entry
 
+    def remove(self, order_id: str) -> OrderEntry:
+        """Takes an order out of the book, as if Lune no longer had it; KeyError when absent."""
+        entry = self.by_id.pop(order_id)
+        index = bisect_left(self._keys, entry.key)
+        del self._keys[index]
+        del self._entries[entry.key]
+        if entry.valid:
+            self.valid_count -= 1
+            idempotency_key = entry.facts.get("idempotency_key")
+            if self.by_idempotency_key.get(idempotency_key) is entry:
+                del self.by_idempotency_key[idempotency_key]
+            if entry.key[0] == self.newest_created_at:
+                self.newest_created_at = max(
+                    (e.key[0] for e in self._entries.values() if e.valid), default=""
+                )
+        return entry
+
     def newest_first(self) -> Iterator[OrderEntry]:
         for key in reversed(self._keys):
             yield self._entries[key]

@@ -41,9 +41,9 @@ def serve(
         print(f"  SOURCES__LUNE__API_KEY={world.api_key}", flush=True)
         print(
             f"  {len(world.account_ids())} accounts, "
-            f"admin at {server.base_url}/_sandbox/{{advance,faults,log,accounts,malformed,"
-            "estimates,state,webhooks,webhook-events,webhook-attempts}; "
-            "Ctrl-C stops it",
+            f"admin at {server.base_url}/_sandbox/"
+            "{advance,faults,log,accounts,malformed,estimates,forget,state,webhooks,"
+            "webhook-events,webhook-attempts}; Ctrl-C stops it",
             flush=True,
         )
         try:

@@ -199,6 +199,9 @@ class SandboxServer:
                     return json_reply(record)
                 case "POST", "estimates":
                     return json_reply(self.world.add_estimate(kwargs["account_id"], kwargs["mass"]))
+                case "POST", "forget":
+                    record = self.world.forget_order(kwargs["account_id"], kwargs["order_id"])
+                    return json_reply(record)
                 case "GET", "state":
                     return json_reply(self._state())
                 case "GET", "webhooks":

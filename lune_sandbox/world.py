@@ -626,6 +626,20 @@ class SandboxWorld:
             account.book.add(OrderEntry.malformed(account.id, record, key))
             return orjson.loads(orjson.dumps(record))
 
+    def forget_order(self, account_id: str, order_id: str) -> dict[str, Any]:
+        """Removes an order from its account, as Lune sometimes stops returning an order: the
+        list no longer shows it and `GET /v1/orders/{id}` answers 404. Returns the record as it
+        was last served; KeyError when the account has no such order. Consumes no randomness.
+        """
+        with self.lock:
+            entry = self.account_state(account_id).book.by_id.get(order_id)
+            if entry is None:
+                raise KeyError(f"account {account_id} has no order {order_id}")
+            record = orjson.loads(entry.blob)
+            self.account_state(account_id).book.remove(order_id)
+            self._open.pop((account_id, order_id), None)
+            return record
+
     def create_order(self, account_id: str, request: OrderRequest) -> tuple[OrderEntry, bool]:
         """Creates an order for the API; returns (order, created).
 

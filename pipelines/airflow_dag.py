@@ -37,7 +37,7 @@ def _options(**overrides: Any):
         account_ids=SETTINGS.account_ids or None,
         since=SETTINGS.since,
         transform=False,
-        transform_vars={"customer_metadata_key": SETTINGS.customer_metadata_key},
+        transform_vars=dict(SETTINGS.transform_vars),
         transform_project_dir=SETTINGS.transforms_project_dir,
     )
     for key, value in overrides.items():

@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
 from typing import Any
 
 from .logs import register_secret, setup_logging
@@ -29,11 +31,23 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default=os.environ.get("LUNE_LOG_LEVEL", "INFO"))
 
 
+DISTRIBUTION = "lune-orders-pipeline"
+
+
+def product_version() -> str:
+    """The installed package's version (pyproject.toml), from its metadata."""
+    try:
+        return package_version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lune-pipeline",
         description="Load Lune carbon-credit orders into a warehouse and build reporting marts.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {product_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser(
@@ -97,12 +111,25 @@ def settings_for(args: argparse.Namespace) -> Settings:
     return settings
 
 
+def duckdb_path_for(settings: Settings) -> str | None:
+    """The DuckDB file of a DuckDB destination, absolute: DESTINATION__DUCKDB__CREDENTIALS,
+    else the manifest's `credentials`, else lune_orders.duckdb; a relative path is taken from
+    the manifest's folder (the working directory without a manifest), on every run."""
+    if settings.destination != "duckdb":
+        return None
+    from .warehouse import resolve_duckdb_path
+
+    configured = os.environ.get("DESTINATION__DUCKDB__CREDENTIALS") or settings.credentials
+    return resolve_duckdb_path(configured, settings.base_dir)
+
+
 def destination_for(settings: Settings) -> Any:
     """A dlt destination; credentials from the manifest only where dlt's own config has none."""
     import dlt
 
-    if settings.destination == "duckdb" and not os.environ.get("DESTINATION__DUCKDB__CREDENTIALS"):
-        return dlt.destinations.duckdb(credentials=settings.credentials or "lune_orders.duckdb")
+    path = duckdb_path_for(settings)
+    if path is not None:
+        return dlt.destinations.duckdb(credentials=path)
     return settings.destination
 
 
@@ -122,9 +149,10 @@ def run_options(args: argparse.Namespace, settings: Settings, **overrides: Any):
         full_refresh=getattr(args, "full_refresh", False),
         strict=getattr(args, "strict", False),
         transform=settings.transforms_enabled and not getattr(args, "no_transform", False),
-        transform_vars={"customer_metadata_key": settings.customer_metadata_key},
+        transform_vars=dict(settings.transform_vars),
         transform_project_dir=settings.transforms_project_dir,
         progress=getattr(args, "progress", False),
+        warehouse_base=settings.base_dir,
     )
     for key, value in overrides.items():
         setattr(options, key, value)
@@ -135,6 +163,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runner import RunError, run
 
     settings = settings_for(args)
+    path = duckdb_path_for(settings)
+    if path is not None:
+        print(f"warehouse: {path}", flush=True)
     try:
         summary = run(run_options(args, settings))
     except RunError as e:
@@ -210,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(getattr(args, "log_format", "text"), getattr(args, "log_level", "INFO"))
     register_secret(os.environ.get("SOURCES__LUNE__API_KEY"))
+    register_secret(os.environ.get("SOURCES__LUNE__PERSONAL_DATA_KEY"))
     try:
         return COMMANDS[args.command](args)
     except ManifestError as e:

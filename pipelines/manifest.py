@@ -30,12 +30,21 @@ class Settings:
     account_ids: list[str] = field(default_factory=list)
     since: str | None = None
     transforms_enabled: bool = True
-    customer_metadata_key: str = "customer_id"
     # a copy of the dbt project to build instead of the bundled sql/ (absolute path)
     transforms_project_dir: str | None = None
+    # dbt vars of the reporting project set in the manifest's `transforms` section
+    transform_vars: dict[str, Any] = field(default_factory=dict)
     cron: str = "0 3 * * *"
     retries: int = 2
     retry_delay_minutes: int = 10
+    # the manifest these settings came from (None: no manifest, defaults)
+    manifest_path: Path | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        """What a relative path in the settings (a DuckDB file) is relative to: the
+        manifest's folder, or the working directory when there is no manifest."""
+        return self.manifest_path.parent if self.manifest_path else Path.cwd()
 
 
 def find_manifest(start: Path | None = None) -> Path | None:
@@ -69,6 +78,7 @@ def load_settings(path: Path | None = None, profile: str | None = None) -> Setti
     path = path or find_manifest()
     if path is None:
         return Settings(profile=profile or "default")
+    path = path.resolve()
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
@@ -105,11 +115,12 @@ def load_settings(path: Path | None = None, profile: str | None = None) -> Setti
         account_ids=list(source.get("account_ids") or []),
         since=source.get("since"),
         transforms_enabled=bool(transforms.get("enabled", True)),
-        customer_metadata_key=transforms.get("customer_metadata_key", "customer_id"),
         transforms_project_dir=_project_dir(path, transforms.get("project_dir")),
+        transform_vars=_transform_vars(path, transforms),
         cron=schedule.get("cron", "0 3 * * *"),
         retries=int(schedule.get("retries", 2)),
         retry_delay_minutes=int(schedule.get("retry_delay_minutes", 10)),
+        manifest_path=path,
     )
 
 
@@ -125,3 +136,32 @@ def _project_dir(manifest: Path, value: Any) -> str | None:
             f"transforms.project_dir in {manifest} is {value!r}, which holds no dbt_project.yml."
         )
     return str(folder)
+
+
+# transforms settings that are dbt vars of the reporting project, with the type they take
+_TRANSFORM_VARS = {
+    "customer_metadata_key": str,
+    "fiscal_year_start_month": int,
+    "open_order_max_days": int,
+}
+
+
+def _transform_vars(manifest: Path, transforms: dict[str, Any]) -> dict[str, Any]:
+    """The reporting project's vars the manifest sets (the project's defaults apply otherwise)."""
+    found: dict[str, Any] = {}
+    for name, kind in _TRANSFORM_VARS.items():
+        if transforms.get(name) is None:
+            continue
+        value = transforms[name]
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ManifestError(
+                f"transforms.{name} in {manifest} must be a whole number, not {value!r}."
+            )
+        found[name] = value
+    month = found.get("fiscal_year_start_month")
+    if month is not None and not 1 <= month <= 12:
+        raise ManifestError(
+            f"transforms.fiscal_year_start_month in {manifest} must be a month from 1 to 12, "
+            f"not {month}."
+        )
+    return found

@@ -6,6 +6,9 @@
 - Parquet load files where the warehouse takes them (far faster and leaner than INSERTs).
 - The reporting project (dbt, `sql/`) is built after each successful load: models, seeds
   and data tests; a failing `error` test fails the run, `warn` tests are reported.
+- A DuckDB file is always an absolute path, logged and in the summary; a pipeline that last
+  loaded another file says so and takes its sync state from the file it loads now
+  (`warehouse.py`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from pipelines.webhooks.loading import attach_webhooks
 from sources.lune import RunReport, lune_source
 from sources.lune.errors import LuneError
 from transforms.errors import TransformError
+
+from . import warehouse
 
 log = logging.getLogger("lune.pipeline")
 
@@ -59,6 +64,8 @@ class RunOptions:
     transform_project_dir: str | None = None
     progress: bool = False
     source_options: dict[str, Any] = field(default_factory=dict)
+    # where a relative DuckDB path is resolved (the manifest's folder); None: the working dir
+    warehouse_base: Path | None = None
     # the webhook receiver's spool to load into webhook_events; None: SOURCES__LUNE__WEBHOOK_SPOOL
     webhook_spool: str | None = None
 
@@ -73,6 +80,11 @@ class RunSummary:
     pipeline_name: str = PIPELINE_NAME
     dataset: str = DATASET_NAME
     destination: str = "duckdb"
+    # the DuckDB file's absolute path (None for other warehouses)
+    warehouse: str | None = None
+    personal_data: str = "keep"
+    # sentences the user should read: a moved warehouse, personal data in an earlier form
+    notices: list[str] = field(default_factory=list)
     load_ids: list[str] = field(default_factory=list)
     resumed_pending_packages: int = 0
     requests: dict[str, int] = field(default_factory=dict)
@@ -96,11 +108,16 @@ class RunSummary:
         lines = [
             f"run {self.outcome} in {self.duration_seconds:.1f}s "
             f"({self.destination} dataset {self.dataset!r})",
+        ]
+        if self.warehouse:
+            lines.append(f"warehouse: {self.warehouse}")
+        lines += [
             "requests: " + _pairs(self.requests),
             "orders: " + _pairs(self.orders),
             "status transitions: " + (_pairs(self.status_transitions) or "none"),
             f"quarantined records: {self.quarantined}",
             "rows loaded: " + (_pairs(self.rows_loaded) or "none"),
+            f"personal data: {self.personal_data}",
         ]
         if self.webhooks:
             lines.append("webhooks: " + _pairs(self.webhooks))
@@ -110,6 +127,7 @@ class RunSummary:
                 f"tests passed, {len(self.transform['tests_warned'])} warning(s)"
             )
             lines += [f"  warning: {w}" for w in self.transform["tests_warned"]]
+        lines += [f"note: {notice}" for notice in self.notices]
         if self.resumed_pending_packages:
             lines.append(f"finished {self.resumed_pending_packages} package(s) of an earlier run")
         if self.error:
@@ -141,9 +159,17 @@ def make_pipeline(options: RunOptions) -> dlt.Pipeline:
     kwargs: dict[str, Any] = {}
     if options.pipelines_dir:
         kwargs["pipelines_dir"] = options.pipelines_dir
+    destination = options.destination
+    if destination == "duckdb":
+        # dlt would resolve the file against the first run's working directory: be explicit
+        configured = os.environ.get("DESTINATION__DUCKDB__CREDENTIALS")
+        destination = warehouse.duckdb_destination(
+            configured or f"{options.pipeline_name}.duckdb",
+            options.warehouse_base or Path.cwd(),
+        )
     return dlt.pipeline(
         pipeline_name=options.pipeline_name,
-        destination=options.destination,
+        destination=destination,
         dataset_name=options.dataset,
         progress="log" if options.progress else dlt.common.runtime.collector.NULL_COLLECTOR,
         **kwargs,
@@ -202,9 +228,19 @@ def run(options: RunOptions) -> RunSummary:
     summary.destination = pipeline.destination.destination_name
     if summary.destination == "duckdb":
         apply_duckdb_defaults()
+    summary.warehouse = warehouse.location(pipeline)
+    if summary.warehouse:
+        log.info("loading into the DuckDB file %s", summary.warehouse)
+        # a configured `data/lune.duckdb` works on the first run too
+        Path(summary.warehouse).parent.mkdir(parents=True, exist_ok=True)
     try:
         with run_lock(pipeline):
-            _run_locked(pipeline, options, summary)
+            try:
+                _follow_warehouse(pipeline, summary)
+                _run_locked(pipeline, options, summary)
+            finally:
+                if summary.warehouse:
+                    warehouse.remember(pipeline, summary.warehouse)
         summary.outcome = "failed" if options.strict and summary.quarantined else "succeeded"
         if summary.outcome == "failed":
             summary.error = (
@@ -220,6 +256,27 @@ def run(options: RunOptions) -> RunSummary:
         summary.duration_seconds = round(time.monotonic() - started, 3)
         _remember_last_run(pipeline, summary)
     return summary
+
+
+def _follow_warehouse(pipeline: dlt.Pipeline, summary: RunSummary) -> None:
+    """When the pipeline last loaded another DuckDB file, says so and drops the local state,
+    so that the sync state comes from the file this run loads (dlt restores it from there,
+    or starts afresh when the file has none). Packages a killed run left for the other file
+    go too: their state was never committed there, so that file's next run reads them again.
+    """
+    current = summary.warehouse
+    before = warehouse.remembered(pipeline, current) if current else None
+    if before is None or before == current:
+        return
+    notice = (
+        f"Pipeline {pipeline.pipeline_name!r} last loaded {before}; this run loads {current} "
+        "and takes its sync state from there, not from the local working folder."
+    )
+    log.warning(notice)
+    summary.notices.append(notice)
+    if pipeline.has_pending_data:
+        log.warning("discarding unloaded package(s) that were meant for %s", before)
+    pipeline.drop()
 
 
 def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary) -> None:
@@ -249,7 +306,7 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
         run_report=report,
         **options.source_options,
     )
-    webhooks = attach_webhooks(source, options.webhook_spool)
+    webhooks = attach_webhooks(source, options.webhook_spool, options.source_options)
     step = time.monotonic()
     pipeline.extract(source, loader_file_format=file_format)
     summary.timings["extract"] = round(time.monotonic() - step, 3)
@@ -303,12 +360,16 @@ def _collect(report: RunReport, summary: RunSummary) -> None:
     for account in report.accounts:
         orders.update({"new": account.new, "changed": account.changed})
         orders["unchanged"] += account.unchanged
+        orders["vanished"] += account.vanished
         transitions.update(account.transitions)
         summary.quarantined += account.quarantined
         summary.accounts.append(account.to_dict())
     summary.orders = dict(orders)
     summary.status_transitions = dict(transitions)
     summary.requests = dict(sorted(report.requests.items()))
+    summary.personal_data = report.personal_data
+    if report.personal_data_notice:
+        summary.notices.append(report.personal_data_notice)
 
 
 def describe_error(error: BaseException) -> str:

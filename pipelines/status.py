@@ -8,6 +8,7 @@ from typing import Any
 
 import dlt
 
+from . import warehouse
 from .runner import RunOptions, describe_error, last_run_path, make_pipeline
 
 log = logging.getLogger("lune.status")
@@ -29,6 +30,7 @@ def collect_status(options: RunOptions) -> dict[str, Any]:
     status: dict[str, Any] = {
         "pipeline": pipeline.pipeline_name,
         "dataset": pipeline.dataset_name,
+        "warehouse": warehouse.location(pipeline),
         "last_run": None,
         "tables": {},
         "accounts": {},
@@ -106,6 +108,8 @@ def print_status(options: RunOptions, *, as_json: bool) -> int:
     if as_json:
         print(json.dumps(status, indent=2, default=str))
     else:
+        if status["warehouse"]:
+            print(f"warehouse: {status['warehouse']}")
         last = status["last_run"]
         if last:
             print(

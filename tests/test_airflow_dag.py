@@ -23,10 +23,10 @@ from tests.support.warehouse import actual_rows, differences, expected_rows
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _airflow(args: list[str], env: dict[str, str], timeout: float = 600):
+def _airflow(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 600):
     airflow = str(Path(sys.executable).parent / "airflow")
     return subprocess.run(
-        [airflow, *args], env=env, capture_output=True, text=True, timeout=timeout
+        [airflow, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -38,12 +38,23 @@ def test_dag_loads_the_sandbox_under_airflow(tmp_path):
     (tmp_path / "dlt_project.yml").write_text(manifest)
     world = SandboxWorld.generate(seed=9, client_accounts=2, orders_per_account=80)
     with SandboxServer(world, port=0, rate_limit=15) as server:
+        # run with --noconftest (its own venv), so the isolation tests/conftest.py gives every
+        # other test is spelled out here: dlt's data directory (the DAG's pipeline has no
+        # pipelines_dir), home, working directory and telemetry all stay in tmp_path
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("SOURCES__", "DESTINATION__", "LUNE_", "AIRFLOW"))
+            if not k.startswith(("SOURCES__", "DESTINATION__", "LUNE_", "AIRFLOW", "RUNTIME__"))
         }
+        home = tmp_path / "home"
+        home.mkdir()
         env.update(
+            DLT_DATA_DIR=str(tmp_path / "dlt"),
+            RUNTIME__DLTHUB_TELEMETRY="false",
+            HOME=str(home),
+            XDG_DATA_HOME=str(home / ".local" / "share"),
+            XDG_CONFIG_HOME=str(home / ".config"),
+            XDG_CACHE_HOME=str(home / ".cache"),
             AIRFLOW_HOME=str(tmp_path / "airflow"),
             AIRFLOW__CORE__DAGS_FOLDER=str(dags),
             AIRFLOW__CORE__LOAD_EXAMPLES="False",
@@ -53,13 +64,13 @@ def test_dag_loads_the_sandbox_under_airflow(tmp_path):
             SOURCES__LUNE__BASE_URL=server.base_url,
             DESTINATION__DUCKDB__CREDENTIALS=str(tmp_path / "warehouse.duckdb"),
         )
-        migrate = _airflow(["db", "migrate"], env)
+        migrate = _airflow(["db", "migrate"], env, tmp_path)
         assert migrate.returncode == 0, migrate.stderr[-3000:]
-        errors = _airflow(["dags", "list-import-errors"], env)
+        errors = _airflow(["dags", "list-import-errors"], env, tmp_path)
         assert errors.returncode == 0, errors.stderr[-3000:]
         assert "lune_orders_dag.py" not in errors.stdout, errors.stdout
 
-        run = _airflow(["dags", "test", "lune_orders"], env)
+        run = _airflow(["dags", "test", "lune_orders"], env, tmp_path)
         assert run.returncode == 0, (run.stdout + run.stderr)[-5000:]
         assert "Task failed" not in run.stdout + run.stderr, (run.stdout + run.stderr)[-5000:]
 
@@ -73,3 +84,5 @@ def test_dag_loads_the_sandbox_under_airflow(tmp_path):
             ).fetchall()
         }
     assert "order_details" in views
+    # the DAG's pipeline kept its working files in the test's dlt data directory
+    assert (tmp_path / "dlt" / "pipelines" / "lune_orders" / "state.json").is_file()

@@ -3,7 +3,6 @@ an uninterrupted run: nothing lost, nothing twice. Runs the real CLI in a subpro
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -13,17 +12,19 @@ from pathlib import Path
 import duckdb
 
 from lune_sandbox import SandboxServer, SandboxWorld
+from tests.support.env import subprocess_env
 from tests.support.warehouse import actual_rows, differences, expected_rows
 
 TABLES = ("orders", "orders__bundles", "orders__projects", "order_status_history")
 
 
 def _cli(workdir: Path, server: SandboxServer, world: SandboxWorld) -> subprocess.Popen:
-    env = dict(
-        os.environ,
-        SOURCES__LUNE__API_KEY=world.api_key,
-        SOURCES__LUNE__BASE_URL=server.base_url,
-        DESTINATION__DUCKDB__CREDENTIALS=str(workdir / "warehouse.duckdb"),
+    env = subprocess_env(
+        {
+            "SOURCES__LUNE__API_KEY": world.api_key,
+            "SOURCES__LUNE__BASE_URL": server.base_url,
+            "DESTINATION__DUCKDB__CREDENTIALS": str(workdir / "warehouse.duckdb"),
+        }
     )
     return subprocess.Popen(
         [

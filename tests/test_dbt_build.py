@@ -25,7 +25,7 @@ from transforms import TransformError
 BACKENDS = ["duckdb", "postgres"]
 MARTS_FILE = transforms.DBT_PROJECT_DIR / "models" / "marts" / "_lune__marts.yml"
 MARTS = [m["name"] for m in yaml.safe_load(MARTS_FILE.read_text())["models"]]
-SEEDS = ["eu_member_states", "project_type_mechanisms"]
+SEEDS = ["emissions_inventory", "eu_member_states", "project_type_mechanisms"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -77,9 +77,10 @@ def test_marts_read_tables_that_appear_after_an_empty_build(pipeline):
     transforms.build(pipeline)
     with pipeline.sql_client() as client:
         reporting = f"{pipeline.dataset_name}_reporting"
-        assert _count(client, f"{reporting}.credit_lines") == 11
-        assert _count(client, f"{reporting}.order_details") == 11
-        assert _count(client, f"{reporting}.esrs_e1_7_summary") == 3
+        assert _count(client, f"{reporting}.credit_lines") == 12
+        assert _count(client, f"{reporting}.order_details") == 12
+        # account A 2024-2026, account B 2025-2026
+        assert _count(client, f"{reporting}.esrs_e1_7_summary") == 3 + 2
 
 
 def test_missing_tables_and_columns_stand_in_as_nulls(pipeline):
@@ -144,7 +145,7 @@ def test_customer_metadata_key_is_a_project_variable(pipeline):
         D(3),  # o3 forest conservation
         D("0.00"),
     )
-    # account A without the key: o2, o5, o6, o7, o9, o11, of which o5 is voided
+    # account A without the key: o2, o5, o6, o7, o9, o11, o12, of which o5 and o12 are voided
     assert got[("A", None)]["order_count"] == 5
 
 

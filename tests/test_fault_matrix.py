@@ -3,7 +3,6 @@ with the sandbox's truth. Zero rows lost or duplicated in every case (README car
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -15,7 +14,8 @@ import pytest
 
 from lune_sandbox import SandboxServer, SandboxWorld
 from pipelines.runner import RunError
-from tests.support.cli import _SCRUB, run_cli
+from tests.support.cli import run_cli
+from tests.support.env import subprocess_env
 from tests.support.warehouse import actual_rows, differences, expected_rows
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -108,11 +108,17 @@ def test_kill_at_each_step_then_rerun_converges(point, tmp_path):
 
 
 def _crash(point, args, workdir, env):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
-    clean.update(env, DESTINATION__DUCKDB__CREDENTIALS=str(workdir / "warehouse.duckdb"))
+    # in the test's folder like run_cli; the repository on the path for tests.support
+    clean = subprocess_env(
+        {
+            **env,
+            "DESTINATION__DUCKDB__CREDENTIALS": str(workdir / "warehouse.duckdb"),
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+    )
     return subprocess.run(
         [sys.executable, "-m", "tests.support.crash_driver", point, *args],
-        cwd=REPO_ROOT,
+        cwd=workdir,
         env=clean,
         capture_output=True,
         text=True,

@@ -63,6 +63,19 @@ def test_status_without_any_run_is_unhealthy(tmp_path):
     assert "last run: none recorded" in result.stdout
 
 
+def test_version_is_the_installed_package_version(tmp_path):
+    import tomllib
+    from importlib.metadata import version
+
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert version("lune-orders-pipeline") == declared
+
+    result = run_cli(["--version"], tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"lune-pipeline {declared}\n"
+
+
 def test_github_workflow_passes_actionlint():
     actionlint = shutil.which("actionlint") or str(
         Path(__import__("sys").executable).parent / "actionlint"
@@ -162,7 +175,11 @@ def test_marts_are_valid_and_empty_for_an_account_without_orders(tmp_path):
 def _duckdb_settings(loader) -> tuple[str, bool]:
     import dlt
 
-    pipeline = dlt.attach(loader.pipeline_name, pipelines_dir=str(loader.pipelines_dir))
+    pipeline = dlt.attach(
+        loader.pipeline_name,
+        pipelines_dir=str(loader.pipelines_dir),
+        destination=loader.options().destination,  # the test's warehouse, not a default file
+    )
     with pipeline.sql_client() as client:
         [(limit, order)] = client.execute_sql(
             "select current_setting('memory_limit'), current_setting('preserve_insertion_order')"

@@ -1,5 +1,8 @@
-"""`records.order_tables` and `records.contract_violation(s)` against the implementations they
-replaced (kept here verbatim as references): the same tables, the same verdicts and messages.
+"""`records.order_tables` against the implementation it replaced (kept here verbatim as a
+reference: the same tables), and `records.contract_violation(s)` against expectations written
+by hand: each rule of the order contract with a record that keeps it and one that breaks it,
+and the exact sentence the quarantine records. The page-at-once check
+(`contract_violations`) must agree with the record-by-record one on any page.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ from sources.lune.records import (
     contract_violation,
     contract_violations,
     order_tables,
-    parse_timestamp,
 )
 from sources.lune.settings import (
     BUNDLE_LINE_DECIMAL_FIELDS,
@@ -39,73 +41,7 @@ from sources.lune.settings import (
     PROJECT_LINE_DECIMAL_FIELDS,
 )
 
-# --- the references: the code before the Arrow-first rewrite, unchanged ---------------------
-
-_DECIMAL_RE = re.compile(
-    rf"[0-9]{{1,{DECIMAL_PRECISION - DECIMAL_SCALE}}}(\.[0-9]{{1,{DECIMAL_SCALE}}})?"
-)
-
-
-def _reference_contract_violation(order: Any) -> str | None:
-    if not isinstance(order, dict):
-        return f"the record is a {type(order).__name__}, not an object"
-    order_id = order.get("id")
-    if not isinstance(order_id, str) or not order_id:
-        return "the order has no `id`"
-    if "created_at" not in order or order["created_at"] is None:
-        return "the order has no `created_at`"
-    if parse_timestamp(order["created_at"]) is None:
-        return f"`created_at` {order['created_at']!r} is not an RFC 3339 timestamp with a zone"
-    if not isinstance(order.get("status"), str):
-        return "the order has no `status` string"
-    problem = _reference_check_fields(order, ORDER_DECIMAL_FIELDS, _ORDER_TEXT_FIELDS, "")
-    if problem:
-        return problem
-    metadata = order.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        return f"`metadata` is a {type(metadata).__name__}, not an object"
-    for array, decimals, texts in (
-        ("bundles", BUNDLE_LINE_DECIMAL_FIELDS, _BUNDLE_TEXT_FIELDS),
-        ("projects", PROJECT_LINE_DECIMAL_FIELDS, _PROJECT_TEXT_FIELDS),
-    ):
-        lines = order.get(array)
-        if lines is None:
-            continue
-        if not isinstance(lines, list):
-            return f"`{array}` is a {type(lines).__name__}, not an array"
-        for i, line in enumerate(lines):
-            if not isinstance(line, dict):
-                return f"`{array}[{i}]` is a {type(line).__name__}, not an object"
-            problem = _reference_check_fields(line, decimals, texts, f"{array}[{i}].")
-            if problem:
-                return problem
-        if array == "bundles":
-            for i, line in enumerate(lines):
-                flag = line.get("insufficient_available_quantity")
-                if flag is not None and not isinstance(flag, bool):
-                    return f"`bundles[{i}].insufficient_available_quantity` is not a boolean"
-    return None
-
-
-def _reference_check_fields(
-    record: dict[str, Any], decimals: Sequence[str], texts: Sequence[str], prefix: str
-) -> str | None:
-    for field in decimals:
-        value = record.get(field)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            return f"`{prefix}{field}` is a {type(value).__name__}, not a decimal string"
-        if not _DECIMAL_RE.fullmatch(value):
-            return (
-                f"`{prefix}{field}` {value!r} is not a decimal string that fits "
-                f"DECIMAL({DECIMAL_PRECISION}, {DECIMAL_SCALE})"
-            )
-    for field in texts:
-        value = record.get(field)
-        if value is not None and not isinstance(value, str):
-            return f"`{prefix}{field}` is a {type(value).__name__}, not a string"
-    return None
+# --- the reference: `order_tables` before the Arrow-first rewrite, unchanged -----------
 
 
 def _reference_with_new_fields(
@@ -139,9 +75,10 @@ def _reference_order_tables(
     for order in orders:
         order_id = order["id"]
         for field in columns:
-            if field in ("account_id", "metadata", "synced_at"):
+            if field in ("account_id", "metadata", "synced_at", "vanished_at"):
                 continue
             columns[field].append(order.get(field))
+        columns["vanished_at"].append(None)  # set only on a stored row, never from the API
         columns["account_id"].append(account_id)
         metadata = order.get("metadata")
         columns["metadata"].append(None if metadata is None else orjson.dumps(metadata).decode())
@@ -337,7 +274,7 @@ SYNCED_AT = datetime(2026, 11, 28, 7, 5, tzinfo=UTC)
 
 def _assert_same_tables(orders: list[dict[str, Any]]) -> None:
     for order in orders:
-        assert _reference_contract_violation(order) is None, order
+        assert contract_violation(order) is None, order
     got = order_tables("acc-1", orders, SYNCED_AT)
     want = _reference_order_tables("acc-1", orders, SYNCED_AT)
     for name, g, w in zip(("orders", "bundles", "projects"), got, want, strict=True):
@@ -393,7 +330,42 @@ def test_order_tables_on_sandbox_orders(sandbox_world) -> None:
     _assert_same_tables(orders)
 
 
-# --- contract_violation ----------------------------------------------------------------------
+# --- contract_violation: each rule by hand ---------------------------------------------------
+
+_VALID = {"id": "o", "created_at": "2026-01-01T00:00:00Z", "status": "paid"}
+_LINE = {"quantity": "1", "unit_price": "2.5"}
+# Lune's own example order (OpenAPI `OrderByQuantity`), every field present
+_LUNE_EXAMPLE = {
+    "id": "VfdoQ0PZjGMzvYO46lNA6kbgN1eOJx9B",
+    "metadata": {},
+    "idempotency_key": None,
+    "type": "quantity",
+    "status": "placed",
+    "currency": "USD",
+    "offset_cost": "0.31",
+    "total_cost": "0.35",
+    "commission": "0.04",
+    "quantity": "0.012069",
+    "created_at": "2023-01-04T15:00:27.349Z",
+    "bundles": [
+        {
+            "bundle_id": "q9aKx7b6nNXMk3Yv3pD1mlW5Od2eLZE8",
+            "bundle_name": "Conserving forests in Asia",
+            "quantity": "0.011466",
+            "unit_price": "13.57",
+            "gross_unit_price": "15.08",
+            "offset_cost": "0.16",
+            "insufficient_available_quantity": None,
+        }
+    ],
+    "projects": [],
+    "certificate": None,
+    "offset_link_id": None,
+    "email": None,
+    "estimate_id": None,
+    "requested_quantity": "0.01207",
+    "requested_value": None,
+}
 
 
 class _Str(str):
@@ -403,6 +375,247 @@ class _Str(str):
 class _Dict(dict):
     pass
 
+
+def _with(**changes: Any) -> dict[str, Any]:
+    return {**_VALID, **changes}
+
+
+# (rule, a record that keeps it): every one must hold
+HOLDS = [
+    ("a minimal order: id, created_at with a zone, status", _VALID),
+    ("Lune's example order, every field present", _LUNE_EXAMPLE),
+    ("created_at with an offset instead of Z", _with(created_at="2026-01-01T01:00:00+01:00")),
+    ("created_at with milliseconds", _with(created_at="2026-01-01T00:00:00.349Z")),
+    ("an unknown status is data", _with(status="on_hold")),
+    ("an unknown field is data", _with(brand_new_field={"x": [1]})),
+    (
+        "every optional text field null",
+        _with(**dict.fromkeys([f for f in _ORDER_TEXT_FIELDS if f != "status"], None)),
+    ),
+    ("decimals null", _with(**dict.fromkeys(ORDER_DECIMAL_FIELDS, None))),
+    ("the largest decimal DECIMAL(38, 9) holds", _with(quantity="9" * 29 + "." + "9" * 9)),
+    ("a decimal with leading zeros", _with(quantity="007.50")),
+    ("metadata an object", _with(metadata={"customer_id": "cus_1", "n": 2})),
+    ("metadata null", _with(metadata=None)),
+    ("no lines at all", _with(bundles=None, projects=None)),
+    ("empty line arrays", _with(bundles=[], projects=[])),
+    ("lines without optional keys", _with(bundles=[_LINE], projects=[_LINE])),
+    (
+        "insufficient_available_quantity true, false or null",
+        _with(
+            bundles=[
+                {**_LINE, "insufficient_available_quantity": flag} for flag in (True, False, None)
+            ]
+        ),
+    ),
+    ("a line's unknown field is data", _with(projects=[{**_LINE, "project_logo": {"u": 1}}])),
+    ("a str subclass is a string", _with(id=_Str("o"), quantity=_Str("1.5"))),
+    ("a dict subclass is an object", _with(metadata=_Dict(a=1), bundles=[_Dict(quantity="1")])),
+]
+
+# (rule, a record that breaks it, the sentence the quarantine records)
+BREAKS = [
+    ("a record must be an object", ["o"], "the record is a list, not an object"),
+    ("a record must be an object", None, "the record is a NoneType, not an object"),
+    ("id is required", {"created_at": "2026-01-01T00:00:00Z"}, "the order has no `id`"),
+    ("id must not be empty", _with(id=""), "the order has no `id`"),
+    ("id must be a string", _with(id=5), "the order has no `id`"),
+    ("created_at is required", {"id": "o", "status": "paid"}, "the order has no `created_at`"),
+    ("created_at must not be null", _with(created_at=None), "the order has no `created_at`"),
+    (
+        "created_at needs a zone",
+        _with(created_at="2026-01-01T00:00:00"),
+        "`created_at` '2026-01-01T00:00:00' is not an RFC 3339 timestamp with a zone",
+    ),
+    (
+        "created_at must be a timestamp, not a date",
+        _with(created_at="2026-01-01"),
+        "`created_at` '2026-01-01' is not an RFC 3339 timestamp with a zone",
+    ),
+    (
+        "created_at must be a string",
+        _with(created_at=1767225600),
+        "`created_at` 1767225600 is not an RFC 3339 timestamp with a zone",
+    ),
+    (
+        "status is required",
+        {"id": "o", "created_at": "2026-01-01T00:00:00Z"},
+        "the order has no `status` string",
+    ),
+    ("status must be a string", _with(status=5), "the order has no `status` string"),
+    (
+        "an order decimal must be a string",
+        _with(total_cost=0.35),
+        "`total_cost` is a float, not a decimal string",
+    ),
+    (
+        "an order decimal uses a dot, not a comma",
+        _with(quantity="12,5"),
+        "`quantity` '12,5' is not a decimal string that fits DECIMAL(38, 9)",
+    ),
+    (
+        "an order decimal has at most 29 integer digits",
+        _with(requested_quantity="1" * 30),
+        f"`requested_quantity` {'1' * 30!r} is not a decimal string that fits DECIMAL(38, 9)",
+    ),
+    (
+        "an order decimal has at most 9 decimals",
+        _with(offset_cost="1.0000000001"),
+        "`offset_cost` '1.0000000001' is not a decimal string that fits DECIMAL(38, 9)",
+    ),
+    (
+        "an order decimal is not empty",
+        _with(requested_value=""),
+        "`requested_value` '' is not a decimal string that fits DECIMAL(38, 9)",
+    ),
+    (
+        "an order decimal is unsigned",
+        _with(commission="-1"),
+        "`commission` '-1' is not a decimal string that fits DECIMAL(38, 9)",
+    ),
+    ("an order text field must be a string", _with(type=5), "`type` is a int, not a string"),
+    (
+        "email must be a string",
+        _with(email=["a@example.com"]),
+        "`email` is a list, not a string",
+    ),
+    ("metadata must be an object", _with(metadata=[]), "`metadata` is a list, not an object"),
+    ("metadata is not JSON text", _with(metadata="{}"), "`metadata` is a str, not an object"),
+    ("bundles must be an array", _with(bundles={}), "`bundles` is a dict, not an array"),
+    ("projects must be an array", _with(projects="x"), "`projects` is a str, not an array"),
+    (
+        "a line must be an object",
+        _with(bundles=[None]),
+        "`bundles[0]` is a NoneType, not an object",
+    ),
+    (
+        "a line must be an object (the second one)",
+        _with(projects=[_LINE, 5]),
+        "`projects[1]` is a int, not an object",
+    ),
+    (
+        "a line decimal must be a decimal string",
+        _with(bundles=[{**_LINE, "unit_price": "1,2"}]),
+        "`bundles[0].unit_price` '1,2' is not a decimal string that fits DECIMAL(38, 9)",
+    ),
+    (
+        "a line decimal must be a string",
+        _with(projects=[{**_LINE, "offset_cost": 3}]),
+        "`projects[0].offset_cost` is a int, not a decimal string",
+    ),
+    (
+        "a line text field must be a string",
+        _with(projects=[{**_LINE, "status": False}]),
+        "`projects[0].status` is a bool, not a string",
+    ),
+    (
+        "insufficient_available_quantity must be a boolean",
+        _with(bundles=[{**_LINE, "insufficient_available_quantity": 0}]),
+        "`bundles[0].insufficient_available_quantity` is not a boolean",
+    ),
+    (
+        "insufficient_available_quantity is not the text 'true'",
+        _with(bundles=[{**_LINE, "insufficient_available_quantity": "true"}]),
+        "`bundles[0].insufficient_available_quantity` is not a boolean",
+    ),
+]
+
+# (rule, a record breaking several rules, the sentence: the first break, in contract order)
+FIRST_BREAK = [
+    ("id before created_at", {"id": None, "created_at": None}, "the order has no `id`"),
+    (
+        "created_at before status",
+        _with(created_at="soon", status=None),
+        "`created_at` 'soon' is not an RFC 3339 timestamp with a zone",
+    ),
+    (
+        "order decimals in their documented order",
+        _with(quantity="", offset_cost="1,2"),
+        "`offset_cost` '1,2' is not a decimal string that fits DECIMAL(38, 9)",
+    ),
+    (
+        "the order before its lines",
+        _with(quantity="", bundles=[{"quantity": "1,2"}]),
+        "`quantity` '' is not a decimal string that fits DECIMAL(38, 9)",
+    ),
+    (
+        "decimals before text fields",
+        _with(type=5, quantity="x"),
+        "`quantity` 'x' is not a decimal string that fits DECIMAL(38, 9)",
+    ),
+    (
+        "the first broken line",
+        _with(bundles=[{**_LINE, "quantity": ""}, {**_LINE, "unit_price": "1,2"}]),
+        "`bundles[0].quantity` '' is not a decimal string that fits DECIMAL(38, 9)",
+    ),
+    (
+        "bundles before projects",
+        _with(bundles=[{"bundle_name": 5}], projects=[5]),
+        "`bundles[0].bundle_name` is a int, not a string",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rule", "record"), HOLDS, ids=[h[0] for h in HOLDS])
+def test_a_record_that_keeps_the_contract_holds(rule: str, record: Any) -> None:
+    assert contract_violation(record) is None
+    assert contract_violations([record]) == [None]
+    assert contract_violations([_VALID, record, _VALID]) == [None, None, None]
+
+
+@pytest.mark.parametrize(
+    ("rule", "record", "sentence"),
+    BREAKS + FIRST_BREAK,
+    ids=[b[0] for b in BREAKS + FIRST_BREAK],
+)
+def test_a_record_that_breaks_the_contract_is_named(rule: str, record: Any, sentence: str) -> None:
+    assert contract_violation(record) == sentence
+    assert contract_violations([record]) == [sentence]
+    assert contract_violations([_VALID, record]) == [None, sentence]
+
+
+def _lune_decimal(value: Any) -> bool:
+    """The decimal rule restated: Lune's pattern, at most 29 integer and 9 decimal digits."""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]+(\.[0-9]+)?", value, re.ASCII):
+        return False
+    whole, _, fraction = value.partition(".")
+    return len(whole) <= DECIMAL_PRECISION - DECIMAL_SCALE and len(fraction) <= DECIMAL_SCALE
+
+
+@settings(max_examples=300, deadline=None)
+@given(decimal_like | non_strings, st.sampled_from(["order", "bundles", "projects"]))
+def test_decimal_verdicts_follow_the_rule(value: Any, where: str) -> None:
+    order: dict[str, Any] = {"id": "o", "created_at": "2026-01-01T00:00:00Z", "status": "paid"}
+    if where == "order":
+        order["requested_value"] = value
+        name = "requested_value"
+    else:
+        order[where] = [{"quantity": "1"}, {"quantity": "2", "unit_price": value}]
+        name = f"{where}[1].unit_price"
+    verdict = contract_violation(order)
+    if _lune_decimal(value):
+        assert verdict is None
+    elif isinstance(value, str):
+        assert verdict == (f"`{name}` {value!r} is not a decimal string that fits DECIMAL(38, 9)")
+    else:
+        assert verdict == f"`{name}` is a {type(value).__name__}, not a decimal string"
+    assert contract_violations([order]) == [verdict]
+
+
+@pytest.mark.parametrize("value", INVALID_DECIMALS)
+def test_each_invalid_decimal_is_named(value: str) -> None:
+    order = {"id": "o", "created_at": "2026-01-01T00:00:00Z", "status": "paid", "quantity": value}
+    assert contract_violation(order) == (
+        f"`quantity` {value!r} is not a decimal string that fits DECIMAL(38, 9)"
+    )
+
+
+@pytest.mark.parametrize("value", EDGE_DECIMALS)
+def test_each_edge_decimal_holds(value: str) -> None:
+    assert contract_violation(_with(quantity=value, bundles=[{"unit_price": value}])) is None
+
+
+# --- contract_violations: a page at once agrees with record by record --------------------------
 
 weird = st.one_of(
     decimal_like,
@@ -458,33 +671,16 @@ def broken_orders(draw: st.DrawFn) -> Any:
     return order
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(broken_orders())
-def test_contract_violation_matches_the_reference(order: Any) -> None:
-    assert contract_violation(order) == _reference_contract_violation(order)
-
-
-@settings(max_examples=300, deadline=None)
-@given(decimal_like | non_strings, st.sampled_from(["order", "bundles", "projects"]))
-def test_decimal_verdicts_match_the_reference(value: Any, where: str) -> None:
-    order: dict[str, Any] = {"id": "o", "created_at": "2026-01-01T00:00:00Z", "status": "paid"}
-    if where == "order":
-        order["requested_value"] = value
-    else:
-        order[where] = [{"quantity": "1"}, {"quantity": "2", "unit_price": value}]
-    assert contract_violation(order) == _reference_contract_violation(order)
-    assert contract_violations([order]) == [_reference_contract_violation(order)]
-
-
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(valid_orders() | broken_orders(), max_size=6))
-def test_contract_violations_of_a_page_match_the_reference(page: list[Any]) -> None:
-    assert contract_violations(page) == [_reference_contract_violation(r) for r in page]
+def test_contract_violations_of_a_page_agree_with_each_record(page: list[Any]) -> None:
+    assert contract_violations(page) == [contract_violation(r) for r in page]
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(valid_orders(), max_size=6))
-def test_a_valid_page_takes_the_fast_path(page: list[Any]) -> None:
+def test_valid_orders_hold_and_take_the_fast_path(page: list[Any]) -> None:
+    assert [contract_violation(order) for order in page] == [None] * len(page)
     # exact types and every line key present: the fast paths must not give up
     for order in page:
         for array, fields in (
@@ -499,61 +695,9 @@ def test_a_valid_page_takes_the_fast_path(page: list[Any]) -> None:
     assert records._all_hold(page)
 
 
-@pytest.mark.parametrize("value", INVALID_DECIMALS)
-def test_each_invalid_decimal_is_named(value: str) -> None:
-    order = {"id": "o", "created_at": "2026-01-01T00:00:00Z", "status": "paid", "quantity": value}
-    message = contract_violation(order)
-    assert message == _reference_contract_violation(order)
-    assert message is not None and "is not a decimal string" in message
-
-
-_VALID = {"id": "o", "created_at": "2026-01-01T00:00:00Z", "status": "paid"}
-_LINE = {"quantity": "1", "unit_price": "2.5"}
-
-
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"id": ""},
-        {"id": None},
-        {"id": 5},
-        {"id": _Str("o")},
-        {"created_at": "2026-01-01T00:00:00"},  # no zone
-        {"created_at": "2026-01-01"},
-        {"created_at": "soon"},
-        {"created_at": None},
-        {"created_at": 5},
-        {"created_at": _Str("2026-01-01T00:00:00Z")},
-        {"status": None},
-        {"status": 5},
-        {"metadata": []},
-        {"metadata": "{}"},
-        {"metadata": _Dict(a=1)},
-        {"quantity": "", "offset_cost": "1,2"},  # two wrongs that together split evenly
-        {"quantity": "1,2"},
-        {"quantity": "", "bundles": [{"quantity": "1,2"}]},
-        {"bundles": [{**_LINE, "quantity": ""}, {**_LINE, "unit_price": "1,2"}]},
-        {"projects": [{"quantity": "1,2,3", "unit_price": "", "offset_cost": None}]},
-        {"quantity": _Str("1.5")},
-        {"bundles": {}},
-        {"bundles": "x"},
-        {"bundles": [None]},
-        {"bundles": [[]]},
-        {"bundles": [_Dict(quantity="1")]},
-        {"projects": [_LINE, 5]},
-        {"bundles": [{**_LINE, "insufficient_available_quantity": 1}]},
-        {"bundles": [{**_LINE, "insufficient_available_quantity": 0}]},
-        {"bundles": [{**_LINE, "insufficient_available_quantity": "true"}]},
-        {"type": 5},
-        {"bundles": [{**_LINE, "bundle_name": 5}]},
-        {"projects": [{**_LINE, "status": False}]},
-        {"bundles": [_LINE], "projects": [_LINE]},  # valid, line keys missing
-        {"bundles": [], "projects": None, "quantity": None},  # valid
-    ],
-)
-def test_tricky_records_match_the_reference(changes: dict[str, Any]) -> None:
-    record = {**_VALID, **changes}
-    want = _reference_contract_violation(record)
-    assert contract_violation(record) == want
-    assert contract_violations([_VALID, record]) == [None, want]
-    assert contract_violations([record]) == [want]
+@pytest.mark.parametrize(("rule", "record", "sentence"), BREAKS, ids=[b[0] for b in BREAKS])
+def test_a_page_with_one_broken_record_names_only_that_one(
+    rule: str, record: Any, sentence: str
+) -> None:
+    page = [_LUNE_EXAMPLE, _VALID, record, _with(bundles=[_LINE])]
+    assert contract_violations(page) == [None, None, sentence, None]

@@ -35,6 +35,10 @@ catalogue.
   o9  A received 2026-07-01  value order: requested 100.00 EUR, no tonnes yet
   o10 B on_hold 2026-03-15  an unknown status, 2 t
   o11 A complete 2026-08-01  1 t, no project lines
+  o12 A cancelled 2026-09-01  pDAC 2 t *retired* 300.00 (Lune retired credits for a voided
+      order): must change no figure, and be an error in data quality
+
+Every mart reports per account: A (EUR) and B (USD) are separate reporting entities.
 """
 
 from __future__ import annotations
@@ -98,6 +102,8 @@ ORDERS = [
      "2026-03-15T09:00:00+00:00", None, None),
     ("o11", "A", "quantity", "complete", "EUR", "1", "1", None, "10.00", "1.00", "11.00",
      "2026-08-01T09:00:00+00:00", "https://c/o11", "{}"),
+    ("o12", "A", "quantity", "cancelled", "EUR", "2", "2", None, "300.00", "30.00", "330.00",
+     "2026-09-01T09:00:00+00:00", None, "{}"),
 ]
 # account, order, idx, bundle, name, quantity, net cost, insufficient inventory
 BUNDLE_LINES = [
@@ -120,6 +126,7 @@ PROJECT_LINES = [
     ("A", "o6", 1, "pFor", "Amazon", "Forest conservation", "1", "10.00", "allocated"),
     ("B", "o8", 0, "pRef", "Bosque", "Reforestation", "3", "30.00", "retired"),
     ("B", "o8", 1, "pGhost", "Stoves", "Cookstoves", "1", "5.00", "retired"),
+    ("A", "o12", 0, "pDAC", "DAC One", "Direct air capture", "2", "300.00", "retired"),
 ]
 # account, order, status, previous status, observed at
 HISTORY = [
@@ -137,6 +144,7 @@ HISTORY = [
     ("A", "o9", "received", None, "2026-07-02T10:00:00+00:00"),
     ("B", "o10", "on_hold", None, "2026-03-16T10:00:00+00:00"),
     ("A", "o11", "complete", "placed", "2026-08-02T10:00:00+00:00"),
+    ("A", "o12", "cancelled", None, "2026-09-02T10:00:00+00:00"),
 ]
 QUARANTINED = [
     ("A", "/v1/orders", "oQ", 'quantity "12,5" is not a decimal', "{}",
@@ -184,6 +192,17 @@ def load_fixture(client: Any) -> None:
         PROJECTS,
     )
     insert(client, "orders", ORDER_COLUMNS, ORDERS)
+    # offset-link orders carry the end customer's email
+    orders = client.make_qualified_table_name("orders")
+    for order_id, email in (
+        ("o1", "x@example.com"),
+        ("o2", "y@example.com"),
+        ("o7", "x@example.com"),
+        ("o12", "z@example.com"),
+    ):
+        client.execute_sql(
+            f"update {orders} set offset_link_id = 'L1', email = %s where id = %s", email, order_id
+        )
     insert(
         client,
         "orders__bundles",
@@ -330,6 +349,9 @@ def test_credit_lines_classify_and_date_every_line(views):
         # pGhost is in no bundle and not in the catalogue: host country unknown (null)
         ("o8", 1): ("reduction", "project_type_seed", None, "Unknown project", None, None,
                     ts("2026-01-01T02:00:00+00:00"), "witnessed_complete", False, 2026),
+        # a voided order's retired line is kept here, flagged, and counted nowhere else
+        ("o12", 0): ("removal", "project_type_seed", "technological", "Isometric", False, None,
+                     ts(CREATED["o12"]), "order_created_at", True, 2026),
     }
     # fmt: on
     assert {k: pick(r, *columns) for k, r in got.items()} == expected
@@ -337,6 +359,11 @@ def test_credit_lines_classify_and_date_every_line(views):
     assert got[("o3", 1)]["bundle_mechanism"] == "reduction"
     assert got[("o1", 0)]["carbon_permanence"] == "long_term"
     assert got[("o1", 0)]["currency"] == "EUR" and got[("o3", 0)]["currency"] == "USD"
+    assert {k for k, r in got.items() if r["is_void_order"]} == {("o12", 0)}
+    assert (got[("o1", 0)]["account_name"], got[("o3", 0)]["account_name"]) == ("Acme", "Beta")
+    # known retired when witnessed; for a fallback date, when the loader first saw the order
+    assert got[("o1", 0)]["retirement_known_at"] == ts("2025-06-15T10:00:00+00:00")
+    assert got[("o2", 0)]["retirement_known_at"] == ts("2025-01-02T10:00:00+00:00")
     # not derivable from Lune's API: unknown, never invented
     unknowns = {(r["vintage"], r["corresponding_adjustment"], r["ccp_label"]) for r in got.values()}
     assert unknowns == {(None, None, None)}
@@ -384,6 +411,9 @@ def test_order_details_amounts_prices_and_tonnes(views):
                 D(0), D(0), D(2), None, "Beta"),
         "o11": ("complete", False, False, "EUR", D(1), D("10.00") / 1, D("11.00") / 1,
                 D(0), D(0), D(1), None, "Acme"),
+        # voided: its retired line counts toward nothing (void_order_retired_tonnes below)
+        "o12": ("cancelled", True, False, "EUR", D(2), D("300.00") / 2, D("330.00") / 2,
+                D(0), D(0), D(0), None, "Acme"),
     }
     # fmt: on
     assert {k: pick(r, *columns) for k, r in got.items()} == expected
@@ -395,6 +425,11 @@ def test_order_details_amounts_prices_and_tonnes(views):
     )
     assert (got["o9"]["requested_value"], got["o9"]["order_type"]) == (D("100.00"), "value")
     assert got["o1"]["certificate_url"] == "https://c/o1"
+    assert {k: r["void_order_retired_tonnes"] for k, r in got.items() if r["is_void"]} == {
+        "o5": D(0),
+        "o12": D(2),
+    }
+    assert got["o12"]["order_reporting_year"] == 2026
 
 
 def test_retirements_monthly_per_account_month_and_currency(views):
@@ -408,11 +443,11 @@ def test_retirements_monthly_per_account_month_and_currency(views):
         "reduction_tonnes",
         "mixed_tonnes",
         "unclassified_tonnes",
-        "estimated_date_tonnes",
-        "net_spend",
+        "fallback_dated_tonnes",
+        "retired_net_cost",
         "average_net_price_per_tonne",
         "cumulative_retired_tonnes",
-        "cumulative_net_spend",
+        "cumulative_retired_net_cost",
     )
     # fmt: off
     assert [pick(r, *columns) for r in got] == [
@@ -435,85 +470,117 @@ def test_retirements_monthly_per_account_month_and_currency(views):
     # fmt: on
 
 
-def test_esrs_e1_7_summary_per_year_with_prior_year(views):
-    got = by(views("esrs_e1_7_summary", "reporting_year"), "reporting_year")
-    assert list(got) == [2024, 2025, 2026]
-    y2024, y2025, y2026 = got[2024], got[2025], got[2026]
+def test_esrs_e1_7_summary_per_account_and_year_with_prior_year(views):
+    rows = views("esrs_e1_7_summary", "account_id, reporting_year")
+    got = by(rows, "account_id", "reporting_year")
+    # A: first order 2024 (o2); B: first order 2025 (o8); a row for every year since
+    assert list(got) == [("A", 2024), ("A", 2025), ("A", 2026), ("B", 2025), ("B", 2026)]
+    a24, a25, a26, b25, b26 = got.values()
+    assert pick(a24, "account_name", "period_start", "period_end") == (
+        "Acme",
+        date(2024, 1, 1),
+        date(2024, 12, 31),
+    )
 
-    # retired in the year (ESRS "cancelled")
-    assert y2024["retired_tonnes"] == D(5)  # o2
-    assert y2025["retired_tonnes"] == D(4) + D(6)  # o1
-    assert y2026["retired_tonnes"] == D(3) + D(2) + D(1) + D(2) + D(3) + D(1)  # o3 o4 o4 o6 o8 o8
-
-    # planned: contracted by the year's end, not retired by then (voided orders excluded)
-    assert y2024["planned_future_retirement_tonnes"] == D(0)  # o2 retired in 2024
-    # o8: contracted in 2025, retired in 2026
-    assert y2025["planned_future_retirement_tonnes"] == D(3) + D(1)
-    # open now: o3 (8 - 3) + o7 4 + o9 (no tonnes yet) 0 + o10 2
-    assert y2026["planned_future_retirement_tonnes"] == (D(8) - D(3)) + D(4) + D(0) + D(2)
+    # retired in the year (ESRS "cancelled"); o12's 2 t on a cancelled order count nowhere
+    assert [r["retired_tonnes"] for r in (a24, a25, a26)] == [D(5), D(4) + D(6), D(2)]
+    assert [r["retired_tonnes"] for r in (b25, b26)] == [D(0), D(3) + D(2) + D(1) + D(3) + D(1)]
 
     # fmt: off
-    # shares of the year's retired tonnes, 2 decimals
-    assert pick(y2024, "removal_pct", "reduction_pct", "mixed_pct", "unclassified_pct") == (
-        D("0.00"), D("100.00"), D("0.00"), D("0.00"))
-    assert pick(y2025, "removal_pct", "reduction_pct", "eu_host_pct") == (
-        D("100.00"), D("0.00"), D("60.00"))  # pBio 6 of 10 t hosted in Germany
-    assert pick(y2026, "removal_tonnes", "reduction_tonnes", "mixed_tonnes",
-                "unclassified_tonnes") == (D(3), D(3) + D(2) + D(1), D(1), D(2))
-    assert pick(y2026, "removal_pct", "reduction_pct", "mixed_pct", "unclassified_pct") == (
-        D("25.00"),  # 100 * 3 / 12
-        D("50.00"),  # 100 * 6 / 12
-        D("8.33"),  # 100 * 1 / 12 = 8.333
-        D("16.67"),  # 100 * 2 / 12 = 16.667
+    # B 2026: o3 pFor 3 (reduction), o4 kelp 2 (unclassified) + IFM 1 (mixed),
+    # o8 pRef 3 (removal, biogenic, France) + pGhost 1 (reduction, host unknown)
+    assert pick(b26, "removal_tonnes", "reduction_tonnes", "mixed_tonnes",
+                "unclassified_tonnes") == (D(3), D(3) + D(1), D(1), D(2))
+    assert pick(b26, "removal_pct", "reduction_pct", "mixed_pct", "unclassified_pct") == (
+        D("30.00"), D("40.00"), D("10.00"), D("20.00"))  # of 10 t
+    assert pick(b26, "eu_host_tonnes", "non_eu_host_tonnes", "unknown_host_tonnes") == (
+        D(3), D(3) + D(2) + D(1), D(1))  # France; Peru, Norway, USA; pGhost
+    assert pick(b26, "eu_host_pct", "unknown_host_pct") == (D("30.00"), D("10.00"))
+    assert b26["registry_shares"] == (
+        "Gold Standard 30.00%; Verra 30.00%; Not certified 20.00%; "
+        "American Carbon Registry 10.00%; Unknown project 10.00%"
     )
-    assert y2026["eu_host_pct"] == D("25.00")  # o8 pRef 3 t in France, 100 * 3 / 12
-
-    # removal sinks, as shares of removal tonnes
+    # A 2025: o1 DAC 4 t (Iceland) + biochar 6 t (Germany), both removals
+    assert pick(a25, "removal_pct", "reduction_pct", "eu_host_pct") == (
+        D("100.00"), D("0.00"), D("60.00"))
     sinks = ("biogenic_removal_pct", "technological_removal_pct", "hybrid_removal_pct",
              "unknown_sink_removal_pct")
-    assert pick(y2024, *sinks) == (None, None, None, None)  # no removals in 2024
-    assert pick(y2025, *sinks) == (D("0.00"), D("40.00"), D("60.00"), D("0.00"))  # DAC 4, char 6
-    assert pick(y2026, *sinks) == (D("100.00"), D("0.00"), D("0.00"), D("0.00"))  # o8 pRef
+    assert pick(a24, *sinks) == (None, None, None, None)  # no removals
+    assert pick(a25, *sinks) == (D("0.00"), D("40.00"), D("60.00"), D("0.00"))
+    assert pick(b26, *sinks) == (D("100.00"), D("0.00"), D("0.00"), D("0.00"))
 
-    assert y2024["registry_shares"] == "Verra 100.00%"
-    assert y2025["registry_shares"] == "Puro.earth 60.00%; Isometric 40.00%"
-    assert y2026["registry_shares"] == (
-        "Verra 41.67%; Gold Standard 25.00%; Not certified 16.67%; "  # 5/12, 3/12, 2/12 (kelp)
-        "American Carbon Registry 8.33%; Unknown project 8.33%"  # 1/12 IFM, 1/12 pGhost
-    )
-    assert pick(y2024, "estimated_date_tonnes", "corresponding_adjustment_pct") == (D(5), None)
+    # planned: contracted by the year's end, not retired by then (voided orders excluded)
+    # A 2024: o2 is dated by its created_at (2024) but was first seen retired in 2025: whether
+    # it was still outstanding at the end of 2024 cannot be known -> null, not 0
+    assert pick(a24, "planned_future_retirement_tonnes", "is_planned_future_retirement_known",
+                "fallback_dated_tonnes", "is_dating_estimated") == (None, False, D(5), True)
+    # A 2025: everything contracted by then was retired by then (o2 known retired in 2025)
+    assert pick(a25, "planned_future_retirement_tonnes", "is_planned_future_retirement_known",
+                "fallback_dated_tonnes", "is_dating_estimated") == (D(0), True, D(0), False)
+    # A 2026: open now o7 4 t + o9 (a value order, no tonnes yet) 0 t
+    assert a26["planned_future_retirement_tonnes"] == D(4) + D(0)
+    # B 2025: o8's lines (3 + 1 t) contracted in 2025, retired on 2026-01-01
+    assert b25["planned_future_retirement_tonnes"] == D(3) + D(1)
+    # B 2026: open now o3 (8 - 3 retired) + o10 2 t
+    assert b26["planned_future_retirement_tonnes"] == (D(8) - D(3)) + D(2)
+    assert {r["corresponding_adjustment_pct"] for r in rows} == {None}  # not in Lune's API
 
-    # prior year beside it
-    assert pick(y2024, "prior_year_retired_tonnes", "prior_year_removal_pct") == (None, None)
-    assert pick(
-        y2026,
-        "prior_year_retired_tonnes",
-        "prior_year_planned_future_retirement_tonnes",
-        "prior_year_removal_pct",
-        "prior_year_reduction_pct",
-        "prior_year_eu_host_pct",
-    ) == (D(10), D(4), D("100.00"), D("0.00"), D("60.00"))
+    # the prior year beside every figure
+    assert pick(a24, "prior_year_retired_tonnes", "prior_year_removal_pct") == (None, None)
+    assert pick(a25, "prior_year_retired_tonnes", "prior_year_planned_future_retirement_tonnes",
+                "prior_year_is_planned_future_retirement_known",
+                "prior_year_fallback_dated_tonnes") == (D(5), None, False, D(5))
+    assert pick(b26, "prior_year_retired_tonnes", "prior_year_planned_future_retirement_tonnes",
+                "prior_year_removal_pct", "prior_year_eu_host_pct") == (D(0), D(4), None, None)
+    assert pick(a26, "prior_year_removal_pct", "prior_year_eu_host_pct",
+                "prior_year_registry_shares") == (
+        D("100.00"), D("60.00"), "Puro.earth 60.00%; Isometric 40.00%")
     # fmt: on
+    # ESRS 1 §86: a comparative for every figure of the row
+    keys = {"account_id", "account_name", "reporting_year", "period_start", "period_end"}
+    prior = {c.removeprefix("prior_year_") for c in a24 if c.startswith("prior_year_")}
+    figures = {c for c in a24 if not c.startswith("prior_year_")} - keys
+    assert figures == prior
 
 
-def test_esrs_e1_7_registry_shares(views):
-    got = views("esrs_e1_7_registry_shares", "reporting_year, registry_label")
-    columns = ("reporting_year", "registry_label", "retired_tonnes", "share_pct")
+def test_esrs_e1_7_summary_organisation_adds_tonnes_never_money(views):
+    got = by(views("esrs_e1_7_summary_organisation", "reporting_year"), "reporting_year")
+    assert list(got) == [2024, 2025, 2026]
+    # fmt: off
+    assert [pick(r, "account_count", "retired_tonnes", "planned_future_retirement_tonnes")
+            for r in got.values()] == [
+        (1, D(5), None),  # A's 2024 planned figure is unknown, so the organisation's is too
+        (2, D(10) + D(0), D(0) + D(4)),
+        (2, D(2) + D(10), D(4) + D(7)),
+    ]
+    # shares recomputed from the summed tonnes: removals 3 t (B) of 12 t
+    assert pick(got[2026], "removal_pct", "eu_host_pct", "prior_year_retired_tonnes") == (
+        D("25.00"), D("25.00"), D(10))
+    # fmt: on
+    money = {"net_spend", "gross_spend", "retired_net_cost", "net_cost", "currency"}
+    assert not money & set(got[2026])
+
+
+def test_esrs_e1_7_registry_shares_per_account(views):
+    got = views("esrs_e1_7_registry_shares", "account_id, reporting_year, registry_label")
+    columns = ("account_id", "reporting_year", "registry_label", "retired_tonnes", "share_pct")
     assert [pick(r, *columns) for r in got] == [
-        (2024, "Verra", D(5), D("100.00")),
-        (2025, "Isometric", D(4), D("40.00")),
-        (2025, "Puro.earth", D(6), D("60.00")),
-        (2026, "American Carbon Registry", D(1), D("8.33")),
-        (2026, "Gold Standard", D(3), D("25.00")),
-        (2026, "Not certified", D(2), D("16.67")),
-        (2026, "Unknown project", D(1), D("8.33")),
-        (2026, "Verra", D(3) + D(2), D("41.67")),
+        ("A", 2024, "Verra", D(5), D("100.00")),
+        ("A", 2025, "Isometric", D(4), D("40.00")),
+        ("A", 2025, "Puro.earth", D(6), D("60.00")),
+        ("A", 2026, "Verra", D(2), D("100.00")),
+        ("B", 2026, "American Carbon Registry", D(1), D("10.00")),
+        ("B", 2026, "Gold Standard", D(3), D("30.00")),
+        ("B", 2026, "Not certified", D(2), D("20.00")),
+        ("B", 2026, "Unknown project", D(1), D("10.00")),
+        ("B", 2026, "Verra", D(3), D("30.00")),
     ]
 
 
 def test_portfolio_mix_by_type_mechanism_permanence_registry_country_bundle(views):
     key = (
-        "project_type",
+        "account_id",
+        "project_type_key",
         "mechanism",
         "removal_sink",
         "carbon_permanence",
@@ -526,8 +593,8 @@ def test_portfolio_mix_by_type_mechanism_permanence_registry_country_bundle(view
         "contracted_tonnes",
         "retired_tonnes",
         "allocated_tonnes",
-        "net_spend",
-        "retired_net_spend",
+        "net_cost",
+        "retired_net_cost",
         "order_count",
         "line_count",
     )
@@ -537,32 +604,33 @@ def test_portfolio_mix_by_type_mechanism_permanence_registry_country_bundle(view
     )
     # fmt: off
     assert got == [
-        ("biochar", "removal", "hybrid", "long_term", "Puro.earth", "DEU", "Removals", "EUR",
+        ("A", "biochar", "removal", "hybrid", "long_term", "Puro.earth", "DEU", "Removals", "EUR",
          D(6), D(6), D(0), D("400.00"), D("400.00"), 1, 1),
-        ("cookstoves", "reduction", None, None, "Unknown project", None, None, "USD",
-         D(1), D(1), D(0), D("5.00"), D("5.00"), 1, 1),
-        ("direct air capture", "removal", "technological", "long_term", "Isometric", "ISL",
+        ("A", "direct air capture", "removal", "technological", "long_term", "Isometric", "ISL",
          "Removals", "EUR", D(4), D(4), D(0), D("600.00"), D("600.00"), 1, 1),
         # o6: 2 t retired + 1 t allocated, no bundle
-        ("forest conservation", "reduction", None, None, "Verra", "PER", None, "EUR",
+        ("A", "forest conservation", "reduction", None, None, "Verra", "PER", None, "EUR",
          D(2) + D(1), D(2), D(1), D("20.00") + D("10.00"), D("20.00"), 1, 2),
-        ("forest conservation", "reduction", None, "short_term", "Verra", "PER", "Forests", "EUR",
-         D(5), D(5), D(0), D("50.00"), D("50.00"), 1, 1),
-        # same projects in USD: a row of its own, money never added across currencies
-        ("forest conservation", "reduction", None, "short_term", "Verra", "PER", "Forests", "USD",
-         D(3), D(3), D(0), D("60.00"), D("60.00"), 1, 1),
-        ("improved forest management", "mixed", None, None, "American Carbon Registry", "USA",
-         None, "USD", D(1), D(1), D(0), D("12.00"), D("12.00"), 1, 1),
-        ("kelp sinking", "unclassified", None, None, "Not certified", "NOR", None, "USD",
+        ("A", "forest conservation", "reduction", None, "short_term", "Verra", "PER", "Forests",
+         "EUR", D(5), D(5), D(0), D("50.00"), D("50.00"), 1, 1),
+        ("B", "cookstoves", "reduction", None, None, "Unknown project", None, None, "USD",
+         D(1), D(1), D(0), D("5.00"), D("5.00"), 1, 1),
+        # the same projects in account B: a row of its own, never added to A's
+        ("B", "forest conservation", "reduction", None, "short_term", "Verra", "PER", "Forests",
+         "USD", D(3), D(3), D(0), D("60.00"), D("60.00"), 1, 1),
+        ("B", "improved forest management", "mixed", None, None, "American Carbon Registry",
+         "USA", None, "USD", D(1), D(1), D(0), D("12.00"), D("12.00"), 1, 1),
+        ("B", "kelp sinking", "unclassified", None, None, "Not certified", "NOR", None, "USD",
          D(2), D(2), D(0), D("30.00"), D("30.00"), 1, 1),
-        ("reforestation", "reduction", None, "short_term", "Gold Standard", "FRA", "Forests",
+        ("B", "reforestation", "reduction", None, "short_term", "Gold Standard", "FRA", "Forests",
          "USD", D(5), D(0), D(5), D("100.00"), D("0.00"), 1, 1),
-        ("reforestation", "removal", "biogenic", None, "Gold Standard", "FRA", "Mixed bag", "USD",
-         D(3), D(3), D(0), D("30.00"), D("30.00"), 1, 1),
+        ("B", "reforestation", "removal", "biogenic", None, "Gold Standard", "FRA", "Mixed bag",
+         "USD", D(3), D(3), D(0), D("30.00"), D("30.00"), 1, 1),
     ]
     # fmt: on
-    # every line of a non-voided order is somewhere: o1 10 + o2 5 + o3 8 + o4 3 + o6 3 + o8 4
-    assert sum(r[8] for r in got) == D(10) + D(5) + D(8) + D(3) + D(3) + D(4)
+    # every line of a non-voided order is somewhere (o12's line is not): o1 10 + o2 5 + o3 8
+    # + o4 3 + o6 3 + o8 4
+    assert sum(r[9] for r in got) == D(10) + D(5) + D(8) + D(3) + D(3) + D(4)
 
 
 def test_open_commitments(views):
@@ -621,6 +689,7 @@ def test_certificate_register(views):
         "retired_at_is_estimate",
         "reporting_year",
     )
+    # o12 (cancelled, with a retired line) is evidence of nothing: left out
     # fmt: off
     assert {k: pick(r, *columns) for k, r in got.items()} == {
         "o1": ("complete", "https://c/o1", True, "pBio; pDAC", "Char Works; DAC One",
@@ -640,6 +709,7 @@ def test_certificate_register(views):
                D("30.00") + D("5.00"), ts("2026-01-01T02:00:00+00:00"), False, 2026),
     }
     # fmt: on
+    assert pick(got["o2"], "period_start", "period_end") == (date(2024, 1, 1), date(2024, 12, 31))
 
 
 def test_customer_overview_by_metadata_customer_id(views):
@@ -668,10 +738,10 @@ def test_customer_overview_by_metadata_customer_id(views):
         # o7 + o9 (value order without cost yet)
         ("A", "c2"): ("EUR", 2, 0, D(0), D(0), D(0), None, D(4) + D(0),
                       D("40.00"), D("44.00"), ts(CREATED["o7"]), ts(CREATED["o9"]), None),
-        # o5 (voided: counted apart, no spend) + o6 + o11
-        ("A", None): ("EUR", 2, 1, D(2), D(0), D(2), D("0.00"), D(0),
+        # o5 and o12 (voided: counted apart, no tonnes, no spend) + o6 + o11
+        ("A", None): ("EUR", 2, 2, D(2), D(0), D(2), D("0.00"), D(0),
                       D("30.00") + D("10.00"), D("33.00") + D("11.00"),
-                      ts(CREATED["o5"]), ts(CREATED["o11"]), ts("2026-05-10T10:00:00+00:00")),
+                      ts(CREATED["o6"]), ts(CREATED["o11"]), ts("2026-05-10T10:00:00+00:00")),
         # o3 + o4 + o8 + o10
         ("B", None): ("USD", 4, 0, D(3) + D(3) + D(4), D(3), D(3) + D(1), D("30.00"),  # 3 / 10
                       (D(8) - D(3)) + D(2),
@@ -682,35 +752,153 @@ def test_customer_overview_by_metadata_customer_id(views):
     # fmt: on
 
 
-def test_data_quality_issues_one_row_per_problem(views):
+def test_data_quality_issues_one_row_per_condition_to_act_on(views):
     got = views("data_quality_issues")
-    found = sorted(pick(r, "issue", "severity", "account_id", "order_id", "line_idx") for r in got)
-    assert found == [
-        ("cancelled_order_with_cost", "error", "A", "o5", None),
-        ("complete_order_with_unretired_lines", "error", "A", "o6", None),
-        ("complete_order_without_certificate", "warning", "B", "o8", None),
-        ("complete_order_without_lines", "error", "A", "o11", None),
-        ("mechanism_conflict", "info", "B", "o3", 1),
-        ("mixed_project_type", "warning", "B", "o4", 1),
-        ("order_quantity_differs_from_lines", "error", "B", "o8", None),
-        ("project_not_in_catalogue", "warning", "B", "o8", 1),
-        ("quarantined_record", "error", "A", "oQ", None),
-        ("retired_at_estimated", "warning", "A", "o2", None),
-        ("unknown_order_status", "warning", "B", "o10", None),
-        ("unmapped_project_type", "warning", "B", "o4", 0),
-    ]
-    detail = {(r["issue"], r["order_id"]): r["detail"] for r in got}
-    assert detail[("order_quantity_differs_from_lines", "o8")] == (
+    key = ("issue", "severity", "account_id", "order_id", "project_id", "reporting_year")
+    figures = ("affected_tonnes", "affected_amount", "currency")
+    found = {pick(r, *key): pick(r, *figures) for r in got}
+    # orders open since 2026 are past the default 90 days for good
+    overdue = {
+        "o3": (D(5), D("176.00")),
+        "o7": (D(4), D("44.00")),
+        "o9": (D(0), None),
+        "o10": (D(2), D("22.00")),
+    }
+    # fmt: off
+    expected = {
+        ("voided_order_with_retired_lines", "error", "A", "o12", None, None):
+            (D(2), D("300.00"), "EUR"),
+        ("order_quantity_differs_from_lines", "error", "B", "o8", None, None):
+            (D(5) - D(4), None, "USD"),
+        ("complete_order_with_unretired_lines", "error", "A", "o6", None, None):
+            (D(1), None, "EUR"),
+        ("complete_order_without_lines", "error", "A", "o11", None, None):
+            (D(1), D("11.00"), "EUR"),
+        ("quarantined_record", "error", "A", "oQ", None, None): (None, None, None),
+        ("insufficient_inventory", "warning", "B", "o3", None, None): (D(8), None, "USD"),
+        # one row per account, year and currency, not one per order
+        ("retirement_dates_estimated", "warning", "A", None, None, 2024):
+            (D(5), D("50.00"), "EUR"),
+        ("unmapped_project_type", "warning", "B", None, "pOdd", None): (D(2), D("30.00"), "USD"),
+        ("project_not_in_catalogue", "warning", "B", None, "pGhost", None):
+            (D(1), D("5.00"), "USD"),
+        ("complete_order_without_certificate", "warning", "B", "o8", None, None):
+            (D(3) + D(1), None, "USD"),
+        ("unknown_order_status", "warning", "B", "o10", None, None): (D(2), D("22.00"), "USD"),
+        ("mixed_project_type", "info", "B", None, "pIfm", None): (D(1), D("12.00"), "USD"),
+        # o3's reforestation line: bundle bX says reduction, the seed says removal
+        ("mechanism_conflict", "info", "B", None, "pRef", None): (D(5), D("100.00"), "USD"),
+        # o5 gross 12.00 + o12 gross 330.00, kept by Lune, counted in no spend figure
+        ("voided_orders_with_cost", "info", "A", None, None, None):
+            (None, D("12.00") + D("330.00"), "EUR"),
+    }
+    # fmt: on
+    for order_id, (tonnes, amount) in overdue.items():
+        account = "A" if order_id in ("o7", "o9") else "B"
+        currency = "EUR" if account == "A" else "USD"
+        expected[("open_order_overdue", "warning", account, order_id, None, None)] = (
+            tonnes,
+            amount,
+            currency,
+        )
+    # ISO 14068-1: bought in 2026, so retired (or still open) after 2027 is late
+    if date.today() >= date(2028, 1, 1):
+        for order_id, (tonnes, amount) in overdue.items():
+            account = "A" if order_id in ("o7", "o9") else "B"
+            key_ = ("not_retired_within_12_months", "warning", account, order_id, None, 2026)
+            expected[key_] = (tonnes, amount, "EUR" if account == "A" else "USD")
+    assert found == expected
+    rows = {r["issue"]: r for r in got}
+    assert all(r["action"] and r["detail"] for r in got)
+    assert rows["order_quantity_differs_from_lines"]["detail"] == (
         "order 5.000000000 t, project lines 4.000000000 t"  # 3 t pRef + 1 t pGhost
     )
-    assert detail[("cancelled_order_with_cost", "o5")] == (
-        "cancelled order with a cost of EUR 12.000000000"
+    assert "Kelp sinking" in rows["unmapped_project_type"]["detail"]
+    assert "project_type_mechanisms.csv" in rows["unmapped_project_type"]["action"]
+    assert rows["voided_orders_with_cost"]["detail"].startswith("2 cancelled or failed order(s)")
+
+
+def test_data_quality_summary_counts_the_issues(views):
+    summary = {
+        (r["account_id"], r["issue"]): pick(r, "severity", "issue_count", "affected_tonnes")
+        for r in views("data_quality_summary")
+    }
+    issues = views("data_quality_issues")
+    expected: dict[tuple, list] = {}
+    for r in issues:
+        entry = expected.setdefault((r["account_id"], r["issue"]), [r["severity"], 0, None])
+        entry[1] += 1
+        if r["affected_tonnes"] is not None:
+            entry[2] = (entry[2] or D(0)) + r["affected_tonnes"]
+    assert summary == {k: tuple(v) for k, v in expected.items()}
+    assert summary[("A", "open_order_overdue")][1] == 2  # o7, o9
+    assert summary[("B", "open_order_overdue")][1] == 2  # o3, o10
+
+
+def test_purchase_spend_per_account_month_and_currency(views):
+    got = views("purchase_spend_monthly", "account_id, purchase_month")
+    columns = (
+        "account_id",
+        "purchase_month",
+        "currency",
+        "order_count",
+        "unpriced_order_count",
+        "tonnes_bought",
+        "net_spend",
+        "commission",
+        "gross_spend",
+        "net_price_per_tonne",
     )
-    assert "Kelp sinking" in detail[("unmapped_project_type", "o4")]
+    # voided o5 (April) and o12 (September) buy nothing; o9 is a value order not priced yet
+    # fmt: off
+    assert [pick(r, *columns) for r in got] == [
+        ("A", date(2024, 11, 1), "EUR", 1, 0, D(5), D("50.00"), D("5.00"), D("55.00"),
+         D("50.00") / 5),
+        ("A", date(2025, 3, 1), "EUR", 1, 0, D(10), D("1000.00"), D("100.00"), D("1100.00"),
+         D("1000.00") / 10),
+        ("A", date(2026, 5, 1), "EUR", 1, 0, D(3), D("30.00"), D("3.00"), D("33.00"),
+         D("30.00") / 3),
+        ("A", date(2026, 6, 1), "EUR", 1, 0, D(4), D("40.00"), D("4.00"), D("44.00"),
+         D("40.00") / 4),
+        ("A", date(2026, 7, 1), "EUR", 1, 1, D(0), D(0), D(0), D(0), None),
+        ("A", date(2026, 8, 1), "EUR", 1, 0, D(1), D("10.00"), D("1.00"), D("11.00"),
+         D("10.00") / 1),
+        ("B", date(2025, 12, 1), "USD", 1, 0, D(5), D("35.00"), D("3.50"), D("38.50"),
+         D("35.00") / 5),
+        ("B", date(2026, 1, 1), "USD", 1, 0, D(3), D("42.00"), D("4.20"), D("46.20"),
+         D("42.00") / 3),
+        ("B", date(2026, 2, 1), "USD", 1, 0, D(8), D("160.00"), D("16.00"), D("176.00"),
+         D("160.00") / 8),
+        ("B", date(2026, 3, 1), "USD", 1, 0, D(2), D("20.00"), D("2.00"), D("22.00"),
+         D("20.00") / 2),
+    ]
+    # fmt: on
+
+
+def test_offset_link_sales_per_link(views):
+    got = by(views("offset_link_sales"), "account_id", "offset_link_id")
+    columns = (
+        "currency",
+        "order_count",
+        "tonnes_bought",
+        "retired_tonnes",
+        "gross_spend",
+        "end_customer_count",
+    )
+    # L1: o1 + o7 (x@) and o2 (y@); the voided o12 on L1 counts toward nothing
+    assert pick(got[("A", "L1")], *columns) == (
+        "EUR",
+        3,
+        D(10) + D(4) + D(5),
+        D(10) + D(0) + D(5),
+        D("1100.00") + D("44.00") + D("55.00"),
+        2,
+    )
+    assert list(got) == [("A", "L1")]
 
 
 def test_money_columns_sit_beside_a_currency(views):
-    """Every view with an amount column also has `currency` (amounts are never mixed)."""
+    """Every mart with an amount column also has `currency` (amounts are never mixed)."""
     money = {
         "net_cost",
         "gross_cost",
@@ -720,16 +908,22 @@ def test_money_columns_sit_beside_a_currency(views):
         "commission",
         "requested_value",
         "net_unit_price",
+        "affected_amount",
     }
     for view in (
         "credit_lines",
         "order_details",
         "retirements_monthly",
+        "purchase_spend_monthly",
+        "offset_link_sales",
         "portfolio_mix",
         "open_commitments",
         "certificate_register",
         "customer_overview",
+        "data_quality_issues",
     ):
         columns = set(views(view)[0])
         assert columns & money, view
         assert "currency" in columns, view
+    for view in ("esrs_e1_7_summary", "esrs_e1_7_summary_organisation", "data_quality_summary"):
+        assert not set(views(view)[0]) & money, view

@@ -1020,6 +1020,35 @@ def test_admin_endpoints_drive_the_world(client, server, sandbox_world):
     assert server.request_log == []
 
 
+def test_a_forgotten_order_is_gone_from_list_and_lookup(client, server, sandbox_world):
+    account_id = sandbox_world.account_ids()[1]
+    headers = {"Lune-Account": account_id}
+    before = read_all(client, account_id)
+    victim = next(o for o in before if o["status"] in OPEN_STATUSES)
+    assert client.get(f"/v1/orders/{victim['id']}", headers=headers).status_code == 200
+
+    forgotten = httpx.post(
+        f"{server.base_url}/_sandbox/forget",
+        json={"account_id": account_id, "order_id": victim["id"]},
+    )
+
+    assert forgotten.status_code == 200
+    assert forgotten.json() == victim
+    gone = client.get(f"/v1/orders/{victim['id']}", headers=headers)
+    assert gone.status_code == 404
+    assert gone.json()["error"]["error_code"] == "not_found"
+    assert read_all(client, account_id) == [o for o in before if o["id"] != victim["id"]]
+    assert sandbox_world.orders(account_id) == read_all(client, account_id)
+    # no longer open in the world: advancing never brings it back
+    changed = sandbox_world.advance(new_orders=0, transitions=1000)["changed"]
+    assert victim["id"] not in changed
+    again = httpx.post(
+        f"{server.base_url}/_sandbox/forget",
+        json={"account_id": account_id, "order_id": victim["id"]},
+    )
+    assert again.status_code == 400
+
+
 def test_stop_closes_kept_alive_connections(sandbox_world):
     server = SandboxServer(sandbox_world, port=0).start()
     base_url = server.base_url

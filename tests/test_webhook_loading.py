@@ -4,6 +4,8 @@ leaving incoming/ only once its events are committed."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -160,3 +162,32 @@ def test_a_spool_from_dlt_config(loader, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCES__LUNE__WEBHOOK_SPOOL", str(spool))
     assert loader.run().webhooks["loaded"] == 1
     assert set(rows(loader)) == {"cfg"}
+
+
+@pytest.mark.parametrize("mode", ["keep", "hash", "drop"])
+def test_order_snapshots_in_events_follow_the_personal_data_setting(
+    loader, tmp_path, monkeypatch, mode
+):
+    """webhook_events holds no email the orders table would not (the spool keeps the raw)."""
+    key = "webhook-test-personal-key-01"
+    monkeypatch.setenv("SOURCES__LUNE__PERSONAL_DATA_KEY", key)
+    loader.source_options = {"personal_data": mode}
+    spool = tmp_path / "spool"
+    event = order_event("with-email", status="complete")
+    event["data"]["order"]["email"] = " Buyer@Example.com"
+    spool_delivery(spool, [event, allocation_event("alloc")], T0)
+    loader.run(webhook_spool=str(spool))
+    with loader.connect() as con:
+        stored = dict(
+            con.execute(
+                "select event_id, json_extract_string(event, '$.data.order.email') "
+                "from lune.webhook_events"
+            ).fetchall()
+        )
+    expected = {
+        "keep": " Buyer@Example.com",
+        "hash": hmac.new(key.encode(), b"buyer@example.com", hashlib.sha256).hexdigest(),
+        "drop": None,
+    }[mode]
+    assert stored == {"with-email": expected, "alloc": None}
+    assert b"Buyer@Example.com" in next((spool / "done").iterdir()).read_bytes()

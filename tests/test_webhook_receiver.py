@@ -3,7 +3,6 @@ loopback): what it stores, what it refuses with which status, and what it never 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.support.env import subprocess_env
 from tests.support.webhooks import (
     SECRET,
     Receiver,
@@ -156,7 +156,7 @@ def test_the_log_never_holds_the_secret_a_signature_or_a_body(receiver):
 
 
 def test_serve_without_a_secret_or_spool_says_what_is_missing(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "LUNE_"))}
+    env = subprocess_env()
     command = [sys.executable, "-m", "pipelines.cli", "webhooks", "serve", "--port", "1"]
     run = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 1

@@ -30,7 +30,7 @@ log = logging.getLogger("lune.transforms")
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "sql"
 # Variables the project declares in dbt_project.yml; the pipeline may set these.
-PROJECT_VARS = ("customer_metadata_key",)
+PROJECT_VARS = ("customer_metadata_key", "fiscal_year_start_month", "open_order_max_days")
 
 
 @dataclass(frozen=True)

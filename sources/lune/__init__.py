@@ -10,7 +10,13 @@ Resources:
   client account) into `orders`, `orders__bundles`, `orders__projects`,
   `order_status_history` and `quarantined_records`. Incremental: see `sync.py` — new orders
   above a high-water mark, plus a refresh of every open order, planned at the fewest
-  requests; state per account in dlt resource state, committed with the load.
+  requests; state per account in dlt resource state, committed with the load. An open order
+  the API no longer has (404) gets `vanished_at` set on its stored row (the row is read back
+  from the warehouse and merged again, so its other columns stay as they were).
+
+Personal data (`personal_data`: keep / hash / drop, see `personal.py`) is put in its form
+before anything is stored; the sync state remembers the forms each account's rows were
+stored in, so a change of policy is reported until a full refresh rewrites the old rows.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
-from dlt.common.typing import TDataItem
+from dlt.common.typing import TDataItem, TSecretStrValue
 from dlt.sources import DltResource
 
 from .catalogue import (
@@ -37,7 +43,8 @@ from .catalogue import (
 )
 from .client import LuneClient
 from .errors import LuneConfigError
-from .records import history_table, order_tables
+from .personal import PersonalData, describe_form
+from .records import history_table, order_tables, vanished_orders_table
 from .settings import (
     DEFAULT_BASE_URL,
     LOOKBACK_SECONDS,
@@ -75,6 +82,9 @@ class RunReport:
     selected_accounts: list[str] = field(default_factory=list)
     # requests by kind (list_page, order_fetch, accounts, catalogue_page, retries)
     requests: Counter[str] = field(default_factory=Counter)
+    # the personal_data setting, and a sentence when stored rows have an earlier form
+    personal_data: str = "keep"
+    personal_data_notice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,6 +171,8 @@ def lune_source(
     backoff_max: float = 30.0,
     history_merge_strategy: str = "insert-only",
     run_report: RunReport | None = None,
+    personal_data: str = "keep",
+    personal_data_key: TSecretStrValue | None = None,
 ) -> Sequence[DltResource]:
     """Lune orders, client accounts and catalogue.
 
@@ -173,7 +185,12 @@ def lune_source(
         full_refresh: ignore the saved sync state and re-read every order.
         history_merge_strategy: `insert-only` where the warehouse supports it, else
             `delete-insert` (Redshift, ClickHouse).
+        personal_data: what to store of personal fields (the order's `email`): `keep`,
+            `hash` (keyed HMAC-SHA256) or `drop`.
+        personal_data_key: the secret key for `hash` (`SOURCES__LUNE__PERSONAL_DATA_KEY`
+            or `.dlt/secrets.toml`), at least 16 characters.
     """
+    personal = PersonalData.from_config(personal_data, personal_data_key)
     client = LuneClient(
         api_key,
         base_url,
@@ -185,6 +202,7 @@ def lune_source(
     )
     report = run_report if run_report is not None else RunReport()
     client.stats = report.requests
+    report.personal_data = personal.mode
     since_at = _parse_since(since)
     if not 1 <= page_size <= 100:
         raise LuneConfigError(f"page_size must be between 1 and 100, not {page_size}.")
@@ -243,9 +261,13 @@ def lune_source(
         observed_at = datetime.now(UTC)
         selected = selected_accounts()
         report.selected_accounts = [a.id for a in selected]
+        earlier_forms: dict[str, list[str]] = {}  # account id -> forms other than today's
         for account in selected:
-            saved = None if full_refresh else state.get(account.id)
-            account_state = AccountState.from_dict(saved)
+            previous = AccountState.from_dict(state.get(account.id))
+            account_state = AccountState() if full_refresh else previous
+            stored_forms = account_state.personal_data
+            if any(form != personal.form for form in stored_forms):
+                earlier_forms[account.id] = [f for f in stored_forms if f != personal.form]
             sync = AccountSync(
                 client,
                 account.id,
@@ -256,6 +278,8 @@ def lune_source(
                 since=since_at,
                 page_size=page_size,
                 lookback_seconds=lookback_seconds,
+                personal=personal,
+                previously_open=list(previous.open) if full_refresh else (),
             )
             report.accounts.append(sync.summary)
             # Several pages per yield: dlt's per-item overhead dominated at one page per item,
@@ -269,10 +293,69 @@ def lune_source(
                     yield from _tables(account.id, pending, observed_at, hints)
                     pending = SyncBatch()
             yield from _tables(account.id, pending, observed_at, hints)
+            if sync.vanished:
+                yield from _vanished(account.id, sync.vanished, observed_at, hints, personal)
+            if account_state.high_water is not None:  # the account has stored orders
+                account_state.personal_data = sorted({*stored_forms, personal.form})
             state[account.id] = account_state.to_dict()
             log.info("account %s: %s", account.id, sync.summary.to_dict())
+        if earlier_forms:
+            report.personal_data_notice = _earlier_forms_notice(personal, earlier_forms)
+            log.warning(report.personal_data_notice)
 
     return [client_accounts, bundles, projects, orders]
+
+
+def _earlier_forms_notice(personal: PersonalData, earlier: dict[str, list[str]]) -> str:
+    """One sentence: stored rows of these accounts hold personal data in an earlier form."""
+    forms = sorted({form for forms in earlier.values() for form in forms})
+    described = " or ".join(dict.fromkeys(describe_form(f, personal.form) for f in forms))
+    return (
+        f"personal_data is {personal.mode!r}, but orders stored earlier in {len(earlier)} "
+        f"account(s) hold {described}; they keep that form until a run with --full-refresh "
+        "rewrites them."
+    )
+
+
+def _vanished(
+    account_id: str,
+    order_ids: list[str],
+    observed_at: datetime,
+    hints: dict[str, Any],
+    personal: PersonalData,
+) -> Iterator[TDataItem]:
+    """The stored rows of open orders the API no longer has, with `vanished_at` set.
+
+    dlt merges rows whole (delete-insert), so the row is read back from the warehouse and
+    written again with the one column changed, in the same load package as the state that
+    stops tracking the order: both land, or neither does. The row is written in the
+    current personal-data form (it may have been stored under another).
+    """
+    pipeline = dlt.current.pipeline()
+    with pipeline.sql_client() as client:
+        table = client.make_qualified_table_name("orders")
+        placeholders = ", ".join(["%s"] * len(order_ids))
+        with client.execute_query(
+            f"select * from {table} where account_id = %s and id in ({placeholders})",
+            account_id,
+            *order_ids,
+        ) as cursor:
+            columns = [d[0] for d in cursor.description]
+            rows = [
+                personal.apply_stored(dict(zip(columns, row, strict=True)))
+                for row in cursor.fetchall()
+            ]
+    missing = set(order_ids) - {row["id"] for row in rows}
+    if missing:
+        log.warning(
+            "vanished order(s) %s of account %s have no stored row to mark",
+            ", ".join(sorted(missing)),
+            account_id,
+        )
+    if rows:
+        yield dlt.mark.with_hints(
+            vanished_orders_table(rows, observed_at), hints["orders"], create_table_variant=True
+        )
 
 
 def _tables(

@@ -56,6 +56,8 @@ ORDERS_SCHEMA = pa.schema(
         ("offset_link_id", pa.string()),
         ("email", pa.string()),
         ("synced_at", TIMESTAMP),
+        # set when Lune stopped returning the order while it was open (404); null otherwise
+        ("vanished_at", TIMESTAMP),
     ]
 )
 BUNDLES_SCHEMA = pa.schema(
@@ -343,7 +345,7 @@ def _from_string(arrow_type: pa.DataType) -> bool:
 
 
 # Columns not read from the record itself: set by the connector, or by the row's position.
-_NOT_FROM_ORDER = frozenset({"account_id", "metadata", "synced_at"})
+_NOT_FROM_ORDER = frozenset({"account_id", "metadata", "synced_at", "vanished_at"})
 _NOT_FROM_LINE = frozenset({"account_id", "order_id", "line_idx", "synced_at", "_lune_tombstone"})
 _BUNDLE_TYPE = _raw_type(BUNDLES_SCHEMA, _NOT_FROM_LINE)
 _PROJECT_TYPE = _raw_type(PROJECTS_SCHEMA, _NOT_FROM_LINE)
@@ -390,6 +392,7 @@ def order_tables(
         "account_id": pa.repeat(pa.scalar(account_id, pa.string()), count),
         "metadata": pa.array(metadata, pa.string()),
         "synced_at": pa.repeat(stamp, count),
+        "vanished_at": pa.nulls(count, TIMESTAMP),  # the API returned it: it has not vanished
     }
     orders_table = _with_new_fields(
         _table(order_columns, ORDERS_SCHEMA), orders, _KNOWN_ORDER_FIELDS
@@ -457,3 +460,42 @@ def _table(columns: dict[str, pa.Array], schema: pa.Schema) -> pa.Table:
 
 def history_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist(list(rows), schema=HISTORY_SCHEMA)
+
+
+def vanished_orders_table(rows: Sequence[dict[str, Any]], vanished_at: datetime) -> pa.Table:
+    """Stored `orders` rows (column name -> value, as a DB-API cursor returns them) again,
+    with `vanished_at` set where it is not yet: merged back, they mark orders the API no
+    longer returns and keep every other column as stored.
+
+    `_dlt_*` columns are left for dlt to fill; columns for fields Lune added later keep their
+    values (JSON values as JSON text, like `_with_new_fields`).
+    """
+    columns: dict[str, pa.Array] = {}
+    for schema_field in ORDERS_SCHEMA:
+        values = [row.get(schema_field.name) for row in rows]
+        if schema_field.name == "vanished_at":
+            values = [value or vanished_at for value in values]
+        elif schema_field.name == "metadata":
+            values = [_json_text(value) for value in values]
+        columns[schema_field.name] = pa.array(values, schema_field.type)
+    table = pa.Table.from_arrays(list(columns.values()), schema=ORDERS_SCHEMA)
+    extra = [
+        name
+        for name in (rows[0] if rows else {})
+        if name not in columns and not name.startswith("_dlt_")
+    ]
+    for name in extra:
+        values = [row.get(name) for row in rows]
+        if any(isinstance(v, dict | list) for v in values):
+            values = [_json_text(v) for v in values]
+        array = pa.array(values)
+        if not pa.types.is_null(array.type):
+            table = table.append_column(name, array)
+    return table
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON column's value as JSON text (DuckDB returns text, PostgreSQL parsed values)."""
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value, default=str).decode()

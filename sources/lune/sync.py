@@ -13,9 +13,17 @@ change until they reach a terminal status. Each run therefore:
    history row for each status change it witnesses.
 
 The state kept per account is small: the high-water mark, the ids inside the look-back
-window, and one entry per open order (created_at, status, list position, content digest). It
-lives in dlt's resource state, which is committed with the load package, so it advances only
-together with a successful load.
+window, one entry per open order (created_at, status, list position, content digest) and the
+forms personal data was stored in. It lives in dlt's resource state, which is committed with
+the load package, so it advances only together with a successful load.
+
+Personal data (`personal.py`) is put in its configured form as each record arrives, before
+the digest is taken: the state never holds a digest of an email in clear (a digest of an
+otherwise known record would let a dictionary of emails find it), and a change of form
+counts as a change of content, so open orders are rewritten in the new form.
+
+An open order the API answers with 404 has vanished: it leaves the state and is reported in
+`AccountSync.vanished`, so the source can mark its row.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -33,6 +41,7 @@ import orjson
 
 from .client import LuneClient
 from .errors import LuneNotFound
+from .personal import PersonalData
 from .records import contract_violation, contract_violations, parse_timestamp
 from .settings import LOOKBACK_SECONDS, PAGE_SIZE, TERMINAL_STATUSES
 
@@ -50,18 +59,30 @@ class AccountState:
     boundary: dict[str, str] = field(default_factory=dict)
     # order id -> [created_at, status, position in the newest-first list, content digest]
     open: dict[str, list[Any]] = field(default_factory=dict)
+    # the forms personal data has in this account's stored orders (`PersonalData.form`);
+    # more than one after a change of policy, until a full refresh rewrites them all
+    personal_data: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> AccountState:
         raw = raw or {}
+        forms = raw.get("personal_data")
+        if forms is None and raw.get("high_water") is not None:
+            forms = ["keep"]  # loaded before the setting existed: emails were kept
         return cls(
             high_water=raw.get("high_water"),
             boundary=dict(raw.get("boundary") or {}),
             open={k: list(v) for k, v in (raw.get("open") or {}).items()},
+            personal_data=list(forms or []),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"high_water": self.high_water, "boundary": self.boundary, "open": self.open}
+        return {
+            "high_water": self.high_water,
+            "boundary": self.boundary,
+            "open": self.open,
+            "personal_data": self.personal_data,
+        }
 
 
 @dataclass
@@ -185,7 +206,12 @@ class AccountSync:
         page_size: int = PAGE_SIZE,
         lookback_seconds: int = LOOKBACK_SECONDS,
         fetch_workers: int = 4,
+        personal: PersonalData | None = None,
+        previously_open: Iterable[str] = (),
     ) -> None:
+        """`previously_open`: on a full refresh (a fresh `state`), the orders the saved state
+        had open; any the full scan does not list is looked up, so one that vanished is still
+        noticed."""
         self.client = client
         self.account_id = account_id
         self.scope_header = scope_header
@@ -202,8 +228,11 @@ class AccountSync:
         floor = self.high_water - self.lookback if self.high_water else since
         self.planner = _ScanPlanner(state, floor, page_size)
         self.old_open = dict(state.open)
+        self.previously_open = [i for i in previously_open if i not in self.old_open]
         self.seen: dict[str, str] = {}  # order id -> created_at, for the boundary window
         self.newest = self.high_water
+        self.scrub = personal.apply if personal is not None and personal.mode != "keep" else None
+        self.vanished: list[str] = []  # open orders the API no longer has (404)
 
     def batches(self) -> Iterator[SyncBatch]:
         position = 0
@@ -216,7 +245,10 @@ class AccountSync:
             self.summary.list_pages += 1
             batch = SyncBatch()
             # the whole page's contract at once: most pages hold throughout
-            for record, problem in zip(page, contract_violations(page), strict=True):
+            problems = contract_violations(page)
+            if self.scrub is not None:
+                page = [self.scrub(record) for record in page]
+            for record, problem in zip(page, problems, strict=True):
                 self._process(record, problem, position, batch)
                 position += 1
             yield batch
@@ -228,7 +260,11 @@ class AccountSync:
             self.summary.planned_bound = planner.decision_pages + min(
                 planner.scan_bound, planner.fetch_bound
             )
-        missing = [order_id for order_id in self.old_open if order_id not in self.seen]
+        missing = [
+            order_id
+            for order_id in (*self.old_open, *self.previously_open)
+            if order_id not in self.seen
+        ]
         if missing:
             yield from self._fetch(missing)
         self._finish()
@@ -300,14 +336,19 @@ class AccountSync:
                 self.summary.order_fetches += 1
                 if record is None:
                     log.warning(
-                        "open order %s of account %s is gone from the API; no longer tracked",
+                        "open order %s of account %s is gone from the API (404); its row is "
+                        "marked vanished and it is no longer tracked",
                         order_id,
                         self.account_id,
                     )
                     self.summary.vanished += 1
+                    self.vanished.append(order_id)
                     self.state.open.pop(order_id, None)
                     continue
-                self._process(record, contract_violation(record), None, batch)
+                problem = contract_violation(record)
+                if self.scrub is not None:
+                    record = self.scrub(record)
+                self._process(record, problem, None, batch)
                 if len(batch.orders) + len(batch.quarantine) >= self.page_size:
                     yield batch
                     batch = SyncBatch()

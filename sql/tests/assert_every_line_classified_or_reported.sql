@@ -1,5 +1,6 @@
 -- Every credit line has a mechanism; a line no source could classify is counted as
--- 'unclassified' (never dropped) and listed in data_quality_issues for an analyst to map.
+-- 'unclassified' (never dropped) and, unless its order is voided, its project is listed in
+-- data_quality_issues for an analyst to map.
 {{ config(severity='error') }}
 
 with lines as (
@@ -19,8 +20,12 @@ select
 from lines
 left join reported
     on reported.account_id = lines.account_id
-    and reported.order_id = lines.order_id
-    and reported.line_idx = lines.line_idx
+    and coalesce(reported.project_id, '') = coalesce(lines.project_id, '')
+    and coalesce(reported.currency, '') = coalesce(lines.currency, '')
 where lines.mechanism is null
     or lines.mechanism not in ('removal', 'reduction', 'mixed', 'unclassified')
-    or (lines.mechanism = 'unclassified' and reported.issue is null)
+    or (
+        lines.mechanism = 'unclassified'
+        and not lines.is_void_order
+        and reported.issue is null
+    )

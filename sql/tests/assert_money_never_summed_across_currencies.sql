@@ -18,7 +18,7 @@ compared as (
         account_id,
         cast(retirement_month as {{ dbt.type_string() }}) as group_key,
         currency,
-        net_spend as mart_amount,
+        retired_net_cost as mart_amount,
         0 as expected_amount,
         1 as mart_rows
     from {{ ref('retirements_monthly') }}
@@ -36,6 +36,7 @@ compared as (
         0 as mart_rows
     from lines
     where is_retired
+        and not is_void_order
 
     union all
     select
@@ -62,17 +63,17 @@ compared as (
     union all
     select
         'portfolio_mix' as mart,
-        'all accounts' as account_id,
+        account_id,
         'all' as group_key,
         currency,
-        net_spend as mart_amount,
+        net_cost as mart_amount,
         0 as expected_amount,
         0 as mart_rows
     from {{ ref('portfolio_mix') }}
     union all
     select
         'portfolio_mix' as mart,
-        'all accounts' as account_id,
+        account_id,
         'all' as group_key,
         currency,
         0 as mart_amount,
@@ -80,6 +81,56 @@ compared as (
         0 as mart_rows
     from lines
     where not is_void_order
+
+    union all
+    select
+        'purchase_spend_monthly' as mart,
+        account_id,
+        cast(purchase_month as {{ dbt.type_string() }}) as group_key,
+        currency,
+        net_spend + commission + gross_spend as mart_amount,
+        0 as expected_amount,
+        1 as mart_rows
+    from {{ ref('purchase_spend_monthly') }}
+    union all
+    select
+        'purchase_spend_monthly' as mart,
+        account_id,
+        cast(
+            cast({{ dbt.date_trunc('month', "created_at at time zone 'UTC'") }} as date)
+            as {{ dbt.type_string() }}
+        ) as group_key,
+        currency,
+        0 as mart_amount,
+        coalesce(net_cost, 0) + coalesce(commission, 0) + coalesce(gross_cost, 0)
+            as expected_amount,
+        0 as mart_rows
+    from orders
+    where not is_void
+
+    union all
+    select
+        'offset_link_sales' as mart,
+        account_id,
+        offset_link_id as group_key,
+        currency,
+        net_spend + commission + gross_spend as mart_amount,
+        0 as expected_amount,
+        1 as mart_rows
+    from {{ ref('offset_link_sales') }}
+    union all
+    select
+        'offset_link_sales' as mart,
+        account_id,
+        offset_link_id as group_key,
+        currency,
+        0 as mart_amount,
+        coalesce(net_cost, 0) + coalesce(commission, 0) + coalesce(gross_cost, 0)
+            as expected_amount,
+        0 as mart_rows
+    from orders
+    where not is_void
+        and offset_link_id is not null
 ),
 
 final as (

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-# configuration a developer's shell might carry must not leak into these runs
-_SCRUB = ("SOURCES__LUNE__", "DESTINATION__", "LUNE_", "RUNTIME__")
+from .env import subprocess_env
 
 
 def run_cli(
-    args: list[str], workdir: Path, env: dict[str, str] | None = None, timeout: float = 300
+    args: list[str],
+    workdir: Path,
+    env: Mapping[str, str | None] | None = None,
+    timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
-    clean.setdefault("DESTINATION__DUCKDB__CREDENTIALS", str(workdir / "warehouse.duckdb"))
-    clean.update(env or {})
+    """`lune-pipeline <args>` in `workdir`. The warehouse is `workdir/warehouse.duckdb` unless
+    `env` sets DESTINATION__DUCKDB__CREDENTIALS (None: not set, so the manifest decides)."""
+    overrides = {"DESTINATION__DUCKDB__CREDENTIALS": str(workdir / "warehouse.duckdb")}
+    overrides.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "pipelines.cli", *args],
         cwd=workdir,
-        env=clean,
+        env=subprocess_env(overrides),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -25,8 +25,9 @@ from typing import Any
 import httpx
 import orjson
 
+from .env import subprocess_env
+
 SECRET = "whsec_test_0123456789abcdef0123456789abcdef"
-_SCRUB = ("SOURCES__LUNE__", "DESTINATION__", "LUNE_", "RUNTIME__")
 
 
 def lune_hmac(secret: str, timestamp: int, body: bytes, organisation: str = "org1") -> str:
@@ -148,12 +149,12 @@ def start_receiver(
 ) -> Receiver:
     """Starts the receiver from the CLI and waits until /healthz answers."""
     port = port or free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
-    env.update(
-        SOURCES__LUNE__WEBHOOK_SECRET=secret,
-        SOURCES__LUNE__WEBHOOK_SPOOL=str(spool),
-        RUNTIME__DLTHUB_TELEMETRY="false",
-        **(extra_env or {}),
+    env = subprocess_env(
+        {
+            "SOURCES__LUNE__WEBHOOK_SECRET": secret,
+            "SOURCES__LUNE__WEBHOOK_SPOOL": str(spool),
+            **(extra_env or {}),
+        }
     )
     log_path = workdir / log_name
     with open(log_path, "ab") as log:

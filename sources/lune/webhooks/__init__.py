@@ -25,6 +25,7 @@ import dlt
 from dlt.common.typing import TDataItem
 from dlt.sources import DltResource
 
+from ..personal import PersonalData
 from .events import (
     Delivery,
     EventContractError,
@@ -101,13 +102,14 @@ def lune_webhooks_source(
     batch: WebhookBatch | None = None,
     max_files: int = MAX_FILES_PER_RUN,
     known_signed_at: KnownSignedAt | None = None,
+    personal: PersonalData | None = None,
 ) -> Sequence[DltResource]:
     """The `webhook_events` table alone, for using the loader without the orders.
 
     The product's run adds `webhook_events_resource` to `lune_source` instead (one package,
     one schema). Same arguments as `webhook_events_resource`.
     """
-    return [webhook_events_resource(spool, batch, max_files, known_signed_at)]
+    return [webhook_events_resource(spool, batch, max_files, known_signed_at, personal)]
 
 
 def webhook_events_resource(
@@ -115,6 +117,7 @@ def webhook_events_resource(
     batch: WebhookBatch | None = None,
     max_files: int = MAX_FILES_PER_RUN,
     known_signed_at: KnownSignedAt | None = None,
+    personal: PersonalData | None = None,
 ) -> DltResource:
     """The `webhook_events` resource over the deliveries waiting in `spool`.
 
@@ -130,6 +133,8 @@ def webhook_events_resource(
         max_files: deliveries read at most per run (oldest first).
         known_signed_at: {event_id: signed_at} of events already loaded; by default read from
             the destination of the pipeline that extracts (absent table: none).
+        personal: the personal-data policy of the orders, applied to the order snapshots in
+            `event` (the spool keeps the raw deliveries).
     """
     store = Spool(spool)
     read = batch if batch is not None else WebhookBatch(store)
@@ -153,7 +158,7 @@ def webhook_events_resource(
         read.left_for_next_run = len(pending) - len(files)
         earliest: dict[str, dict[str, Any]] = {}
         for file in files:
-            rows = _rows_of(store, file, read)
+            rows = _rows_of(store, file, read, personal)
             if rows is None:
                 continue
             read.files.append(file)
@@ -186,7 +191,9 @@ def webhook_events_resource(
     return webhook_events
 
 
-def _rows_of(store: Spool, file: SpoolFile, read: WebhookBatch) -> list[dict[str, Any]] | None:
+def _rows_of(
+    store: Spool, file: SpoolFile, read: WebhookBatch, personal: PersonalData | None
+) -> list[dict[str, Any]] | None:
     """The rows of one delivery; None (and the file noted) when it cannot be loaded."""
     try:
         body = store.read(file)
@@ -196,7 +203,7 @@ def _rows_of(store: Spool, file: SpoolFile, read: WebhookBatch) -> list[dict[str
         return None
     delivery = Delivery(file.name, file.signed_at, file.received_at)
     try:
-        return [event_row(event, delivery) for event in parse_delivery(body)]
+        return [event_row(event, delivery, personal) for event in parse_delivery(body)]
     except (MalformedDelivery, EventContractError) as e:
         read.quarantined.append((file, str(e)))
         return None

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from ..personal import PersonalData
 from ..settings import DECIMAL_PRECISION, DECIMAL_SCALE
 
 # Lune's event types (WebhookEvent.event_type). Others may come: they load as data.
@@ -104,16 +105,22 @@ class Delivery:
     received_at: datetime  # when the receiver stored it
 
 
-def event_row(event: dict[str, Any], delivery: Delivery) -> dict[str, Any]:
+def event_row(
+    event: dict[str, Any], delivery: Delivery, personal: PersonalData | None = None
+) -> dict[str, Any]:
     """One `webhook_events` row. Raises EventContractError for data that breaks the contract.
 
     order.* events name the order (`data.order`); allocation.* events name one allocation of
     an order to a project (`data.allocation`: id, order_id, project_id, quantity, status).
-    Other event types load with their envelope only (and the raw event).
+    Other event types load with their envelope only (and the raw event). An order snapshot's
+    personal fields take the form `personal` says (the orders table's policy) before the
+    event is kept as JSON.
     """
     event_id = event["event_id"]
     event_type = event["event_type"]
     data = event["data"]
+    if personal is not None and isinstance(data.get("order"), dict):
+        personal.apply(data["order"])
     row: dict[str, Any] = {
         "event_id": event_id,
         "account_id": event.get("account_id"),

@@ -1,11 +1,13 @@
 -- certificate_register
--- grain: one row per order with retired credits (account_id, order_id)
+-- grain: one row per order with retired credits (account_id, order_id), voided orders left out
 -- purpose: evidence per retirement (ISO 14068-1 §11, CDP C11.2a, ESRS E1-7 §59(a)):
 --   certificate URLs, projects, registries and their links, host countries, tonnes retired,
---   their net cost in the order's currency, and when (retired_at, estimate flag).
+--   their net cost in the order's currency, and when (retired_at, estimate flag, reporting
+--   year and its period).
 with retired as (
     select * from {{ ref('credit_lines') }}
-    where line_status = 'retired'
+    where is_retired
+        and not is_void_order
 ),
 
 orders as (
@@ -74,7 +76,9 @@ final as (
         p.retired_net_cost,
         p.retired_at,
         p.retired_at_is_estimate,
-        cast(extract(year from p.retired_at at time zone 'UTC') as integer) as reporting_year
+        {{ reporting_year('p.retired_at') }} as reporting_year,
+        {{ period_start(reporting_year('p.retired_at')) }} as period_start,
+        {{ period_end(reporting_year('p.retired_at')) }} as period_end
     from per_order as p
     inner join per_project_set as ps
         on ps.project_set = coalesce(p.project_ids, '')

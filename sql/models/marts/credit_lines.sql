@@ -1,20 +1,26 @@
 -- credit_lines
--- grain: one row per order x project line (account_id, order_id, line_idx)
+-- grain: one row per order x project line (account_id, order_id, line_idx), lines of voided
+--   orders included (is_void_order: every other mart leaves them out)
 -- purpose: every credit with its mechanism (removal / reduction), removal sink, registry,
---   host country and retirement date: the base of ESRS E1-7 AR 62 and CDP C11.2a figures.
+--   host country and retirement date: the base of the ESRS E1-7 AR 62 and CDP C11.2a figures.
 --   Mechanism: Lune's own bundle offset_type when the line's project belongs to one of the
 --   order's bundles, else the project-type seed, else 'unclassified' (kept, never dropped,
 --   and listed in data_quality_issues).
 --   retired_at: the witnessed move of the order into `complete` (into `retiring` while the
 --   order is still retiring); without one, the order's created_at and
---   retired_at_is_estimate = true. Vintage, corresponding adjustment and CCP label are not in
---   Lune's API: always null.
+--   retired_at_is_estimate = true. retirement_known_at is the earliest moment the loader knew
+--   the line was retired. Vintage, corresponding adjustment and CCP label are not in Lune's
+--   API: always null.
 with lines as (
     select * from {{ ref('stg_lune__order_projects') }}
 ),
 
 orders as (
     select * from {{ ref('stg_lune__orders') }}
+),
+
+accounts as (
+    select * from {{ ref('stg_lune__client_accounts') }}
 ),
 
 projects as (
@@ -68,6 +74,7 @@ line_bundles as (
 joined as (
     select
         l.account_id,
+        a.account_name,
         l.order_id,
         l.line_idx,
         o.status as order_status,
@@ -105,11 +112,14 @@ joined as (
         l.net_cost,
         l.line_status,
         t.witnessed_complete_at,
-        t.witnessed_retiring_at
+        t.witnessed_retiring_at,
+        t.first_observed_at
     from lines as l
     inner join orders as o
         on o.account_id = l.account_id
         and o.order_id = l.order_id
+    left join accounts as a
+        on a.account_id = l.account_id
     left join line_bundles as lb
         on lb.account_id = l.account_id
         and lb.order_id = l.order_id
@@ -154,18 +164,25 @@ dated as (
             when 'witnessed_complete' then witnessed_complete_at
             when 'witnessed_retiring' then witnessed_retiring_at
             when 'order_created_at' then order_created_at
-        end as retired_at
+        end as retired_at,
+        case retired_at_source
+            when 'witnessed_complete' then witnessed_complete_at
+            when 'witnessed_retiring' then witnessed_retiring_at
+            when 'order_created_at' then first_observed_at
+        end as retirement_known_at
     from classified
 ),
 
 final as (
     select
         account_id,
+        account_name,
         order_id,
         line_idx,
         order_status,
         is_void_order,
         order_created_at,
+        {{ reporting_year('order_created_at') }} as order_reporting_year,
         currency,
         project_id,
         project_name,
@@ -198,16 +215,17 @@ final as (
         net_unit_price,
         net_cost,
         line_status,
-        line_status = 'retired' as is_retired,
+        coalesce(line_status = 'retired', false) as is_retired,
         retired_at,
         retired_at_source,
         case
             when retired_at_source is not null then retired_at_source = 'order_created_at'
         end as retired_at_is_estimate,
-        cast(extract(year from retired_at at time zone 'UTC') as integer) as reporting_year,
-        cast(null as text) as vintage,
-        cast(null as text) as corresponding_adjustment,
-        cast(null as text) as ccp_label
+        retirement_known_at,
+        {{ reporting_year('retired_at') }} as reporting_year,
+        cast(null as {{ dbt.type_string() }}) as vintage,
+        cast(null as {{ dbt.type_string() }}) as corresponding_adjustment,
+        cast(null as {{ dbt.type_string() }}) as ccp_label
     from dated
 )
 

@@ -3,8 +3,8 @@
 --   the order metadata key set by customer_metadata_key (default customer_id; null = orders
 --   without it)
 -- purpose: lifetime figures per customer: retired tonnes and their removal share, tonnes
---   still to retire, net and gross spend in that currency (voided orders excluded), first
---   and last order, last retirement.
+--   still to retire, net and gross spend in that currency, first and last order, last
+--   retirement. Voided orders count toward nothing but voided_order_count.
 with orders as (
     select * from {{ ref('order_details') }}
 ),
@@ -18,7 +18,8 @@ retired_per_order as (
             as reduction_tonnes,
         max(retired_at) as last_retired_at
     from {{ ref('credit_lines') }}
-    where line_status = 'retired'
+    where is_retired
+        and not is_void_order
     group by
         account_id,
         order_id
@@ -35,15 +36,12 @@ final as (
         sum(o.retired_tonnes) as retired_tonnes,
         coalesce(sum(r.removal_tonnes), 0) as removal_tonnes,
         coalesce(sum(r.reduction_tonnes), 0) as reduction_tonnes,
-        cast(
-            round(100 * sum(r.removal_tonnes) / nullif(sum(o.retired_tonnes), 0), 2)
-            as numeric(9,2)
-        ) as removal_pct,
+        {{ share_pct('sum(r.removal_tonnes)', 'sum(o.retired_tonnes)') }} as removal_pct,
         sum(case when o.is_open then o.unretired_tonnes else 0 end) as outstanding_tonnes,
         sum(case when o.is_void then 0 else coalesce(o.net_cost, 0) end) as net_spend,
         sum(case when o.is_void then 0 else coalesce(o.gross_cost, 0) end) as gross_spend,
-        min(o.created_at) as first_order_at,
-        max(o.created_at) as last_order_at,
+        min(case when not o.is_void then o.created_at end) as first_order_at,
+        max(case when not o.is_void then o.created_at end) as last_order_at,
         max(r.last_retired_at) as last_retired_at
     from orders as o
     left join retired_per_order as r

@@ -1,6 +1,7 @@
 -- open_commitments
--- grain: one row per order contracted but not finished: any status other than complete,
---   cancelled or failed (received, placed, paid, retiring, and statuses Lune may add)
+-- grain: one row per order contracted but not finished (account_id, order_id): any status
+--   other than complete, cancelled or failed (received, placed, paid, retiring, and statuses
+--   Lune may add), unless the API no longer returns the order (order_details.is_vanished)
 -- purpose: ESRS E1-7 §59(b) / AR 63 credits to be retired under existing contracts: tonnes
 --   outstanding, age, the bundles' offset types and Lune's insufficient-inventory flags.
 --   A value order not yet placed has no tonnes: outstanding_tonnes_unknown says so and
@@ -55,10 +56,15 @@ final as (
         o.net_cost,
         o.gross_cost,
         o.created_at,
+        o.order_reporting_year,
         cast(
             {{ dbt.datediff("cast(o.created_at at time zone 'UTC' as date)", 'current_date', 'day') }}
             as bigint
         ) as age_days,
+        cast(
+            {{ dbt.datediff("cast(o.created_at at time zone 'UTC' as date)", 'current_date', 'day') }}
+            as bigint
+        ) > {{ open_order_max_days() }} as is_overdue,
         bl.bundle_names,
         bl.bundle_offset_types,
         coalesce(bl.has_insufficient_inventory, false) as has_insufficient_inventory,

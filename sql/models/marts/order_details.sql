@@ -1,10 +1,12 @@
 -- order_details
--- grain: one row per order (account_id, order_id)
+-- grain: one row per order (account_id, order_id), voided and vanished orders included
 -- purpose: each order with its status, money in the order's currency (net, commission,
 --   gross), requested vs delivered, net and gross price per tonne, retired / allocated /
 --   unretired tonnes from its project lines, certificate, account and metadata.
---   is_void: Lune status cancelled / failed (a voided order, not an ESRS "cancelled" credit).
---   customer_id is the order metadata key set by customer_metadata_key.
+--   is_void: Lune status cancelled / failed (a voided order, not an ESRS "cancelled" credit):
+--   its tonnes count toward nothing (retired_tonnes 0; what Lune shows retired on it is in
+--   void_order_retired_tonnes). is_vanished: an open order the API stopped returning.
+--   customer_id is the order metadata key set by the customer_metadata_key var.
 with orders as (
     select * from {{ ref('stg_lune__orders') }}
 ),
@@ -25,8 +27,8 @@ joined as (
         coalesce(t.project_line_count, 0) as project_line_count,
         coalesce(t.unretired_line_count, 0) as unretired_line_count,
         coalesce(t.line_tonnes, 0) as line_tonnes,
-        coalesce(t.retired_tonnes, 0) as retired_tonnes,
-        coalesce(t.allocated_tonnes, 0) as allocated_tonnes
+        coalesce(t.retired_tonnes, 0) as line_retired_tonnes,
+        coalesce(t.allocated_tonnes, 0) as line_allocated_tonnes
     from orders as o
     left join line_totals as t
         on t.account_id = o.account_id
@@ -46,7 +48,11 @@ final as (
         estimate_id,
         status,
         is_void,
-        coalesce(status, '') not in ('complete', 'cancelled', 'failed') as is_open,
+        is_vanished,
+        vanished_at,
+        not is_void
+        and not is_vanished
+        and coalesce(status, '') not in ('complete', 'cancelled', 'failed') as is_open,
         currency,
         requested_value,
         requested_tonnes,
@@ -62,11 +68,12 @@ final as (
         project_line_count,
         unretired_line_count,
         line_tonnes,
-        retired_tonnes,
-        allocated_tonnes,
+        case when is_void then 0 else line_retired_tonnes end as retired_tonnes,
+        case when is_void then 0 else line_allocated_tonnes end as allocated_tonnes,
+        case when is_void then line_retired_tonnes else 0 end as void_order_retired_tonnes,
         case
-            when is_void then 0
-            else greatest(coalesce(contracted_tonnes, 0) - retired_tonnes, 0)
+            when is_void or is_vanished then 0
+            else greatest(coalesce(contracted_tonnes, 0) - line_retired_tonnes, 0)
         end as unretired_tonnes,
         payment_method,
         certificate_url,
@@ -75,6 +82,7 @@ final as (
         metadata ->> '{{ customer_metadata_key() }}' as customer_id,
         metadata,
         created_at,
+        {{ reporting_year('created_at') }} as order_reporting_year,
         synced_at
     from joined
 )

@@ -1,7 +1,8 @@
 -- stg_lune__orders
 -- grain: one row per order (account_id, order_id)
 -- purpose: the loaded `orders` table with clean names. Money stays beside its currency;
---   is_void marks Lune's voided orders (status cancelled / failed: not ESRS "cancelled").
+--   is_void marks Lune's voided orders (status cancelled / failed: not ESRS "cancelled");
+--   is_vanished an open order the API stopped returning (its last known state is kept).
 with source as (
     select * from {{ lune_source('orders') }}
 ),
@@ -30,6 +31,8 @@ renamed as (
         metadata,
         offset_link_id,
         email,
+        vanished_at,
+        vanished_at is not null as is_vanished,
         synced_at
     from source
 ),
