@@ -51,29 +51,37 @@ def order_snapshots(seed: int) -> list[dict[str, Any]]:
 
 
 class Deliveries:
-    """Distinct WebhookRequest bodies, signed when handed out (inside the tolerance)."""
+    """Distinct WebhookRequest bodies, serialized up front and signed when handed out.
 
-    def __init__(self, orders: list[dict[str, Any]], events: int) -> None:
-        self.orders = orders
+    `distinct` bodies are built before any timing starts (so the load generator spends its
+    time sending, not serializing), then reused in turn, each signed with the current second:
+    a body comes back only after `distinct` others, so no two deliveries share body and
+    timestamp below `distinct` per second (the receiver would take a repeat for a replay).
+    """
+
+    def __init__(self, orders: list[dict[str, Any]], events: int, distinct: int = 2000) -> None:
         self.events = events
+        self.bodies: list[bytes] = []
+        for number in range(distinct):
+            batch = []
+            for offset in range(events):
+                index = number * events + offset
+                batch.append(
+                    {
+                        "api_version": "v1",
+                        "event_id": f"bench{index:027d}",
+                        "account_id": "benchaccount",
+                        "event_type": "order.placed",
+                        "sequence": f"{index:020d}",
+                        "data": {"order": orders[index % len(orders)]},
+                    }
+                )
+            self.bodies.append(orjson.dumps({"events": batch}))
         self.count = 0
 
     def next(self) -> tuple[bytes, str]:
-        batch = []
-        for _ in range(self.events):
-            order = self.orders[self.count * self.events % len(self.orders)]
-            self.count += 1
-            batch.append(
-                {
-                    "api_version": "v1",
-                    "event_id": f"bench{self.count:027d}",
-                    "account_id": "benchaccount",
-                    "event_type": "order.placed",
-                    "sequence": f"{self.count:020d}",
-                    "data": {"order": order},
-                }
-            )
-        body = orjson.dumps({"events": batch})
+        body = self.bodies[self.count % len(self.bodies)]
+        self.count += 1
         return body, _sign(int(time.time()), body)
 
 
@@ -136,7 +144,6 @@ async def _paced(
     for _ in range(connections):
         pool.put_nowait(await Connection.open(port))
     total = int(rate * seconds)
-    prepared = [deliveries.next() for _ in range(min(total, int(rate)))]  # the first second
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     loop = asyncio.get_running_loop()
@@ -154,7 +161,7 @@ async def _paced(
 
     tasks = []
     for index in range(total):
-        body, signature = prepared[index] if index < len(prepared) else deliveries.next()
+        body, signature = deliveries.next()
         delay = start + index / rate - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
@@ -305,7 +312,7 @@ def run(
     """Both phases against a fresh receiver and spool, for each worker count."""
     workdir.mkdir(parents=True, exist_ok=True)
     deliveries = Deliveries(order_snapshots(seed), events)
-    sample = deliveries.next()[0]
+    sample = deliveries.bodies[0]
     runs = [
         _one_receiver(workdir / f"workers-{n}", deliveries, rate, seconds, connections, n)
         for n in workers
