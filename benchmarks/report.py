@@ -385,6 +385,10 @@ def write_results_md(path: Path, store: dict[str, Any]) -> None:
     scaling = scaling_section(store)
     if scaling:
         body.append("### Memory against N\n\n" + scaling)
+    if store.get("webhooks"):
+        from .webhooks import section
+
+        body.append(section(store["webhooks"]))
     block = BEGIN + "\n" + "\n\n".join(body).rstrip() + "\n" + END
     if path.exists():
         text = path.read_text()

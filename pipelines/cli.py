@@ -1,4 +1,4 @@
-"""`lune-pipeline`: run, transform, status, demo and sandbox commands."""
+"""`lune-pipeline`: run, transform, status, demo, sandbox and webhooks commands."""
 
 from __future__ import annotations
 
@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--client-accounts", type=int, default=4)
     sandbox.add_argument("--orders-per-account", type=int, default=250)
     sandbox.add_argument("--rate-limit", type=float, default=15.0, help="0 turns it off")
+
+    from .webhooks.commands import add_parser as add_webhooks_parser
+
+    add_webhooks_parser(commands)
     return parser
 
 
@@ -217,12 +221,19 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from .webhooks.commands import cmd_webhooks as run_webhooks_command
+
+    return run_webhooks_command(args)
+
+
 COMMANDS = {
     "run": cmd_run,
     "transform": cmd_transform,
     "status": cmd_status,
     "demo": cmd_demo,
     "sandbox": cmd_sandbox,
+    "webhooks": cmd_webhooks,
 }
 
 

@@ -32,6 +32,7 @@ import dlt
 # RunError and describe_error live in pipelines.errors; importing them from here still works
 from pipelines.errors import RunError, describe_error, log_error_chain
 from pipelines.leftovers import LeftoverReport, finish_leftovers
+from pipelines.webhooks.loading import attach_webhooks
 from sources.lune import RunReport, lune_source
 
 from . import warehouse
@@ -61,6 +62,8 @@ class RunOptions:
     source_options: dict[str, Any] = field(default_factory=dict)
     # where a relative DuckDB path is resolved (the manifest's folder); None: the working dir
     warehouse_base: Path | None = None
+    # the webhook receiver's spool to load into webhook_events; None: SOURCES__LUNE__WEBHOOK_SPOOL
+    webhook_spool: str | None = None
 
 
 @dataclass
@@ -91,6 +94,7 @@ class RunSummary:
     status_transitions: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
     rows_loaded: dict[str, int] = field(default_factory=dict)
+    webhooks: dict[str, int] = field(default_factory=dict)
     transform: dict[str, Any] = field(default_factory=dict)
     accounts: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -117,6 +121,8 @@ class RunSummary:
             "rows loaded: " + (_pairs(self.rows_loaded) or "none"),
             f"personal data: {self.personal_data}",
         ]
+        if self.webhooks:
+            lines.append("webhooks: " + _pairs(self.webhooks))
         if self.transform:
             lines.append(
                 f"reporting: {self.transform['models']} models, {self.transform['tests_passed']} "
@@ -318,6 +324,7 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
         run_report=report,
         **options.source_options,
     )
+    webhooks = attach_webhooks(source, options.webhook_spool, options.source_options)
     step = time.monotonic()
     pipeline.extract(source, loader_file_format=file_format)
     summary.timings["extract"] = round(time.monotonic() - step, 3)
@@ -343,6 +350,10 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
     summary.timings["load"] = round(time.monotonic() - step, 3)
     summary.load_ids = list(load_info.loads_ids)
     log.info("load done in %.2fs: load ids %s", summary.timings["load"], summary.load_ids)
+    if webhooks is not None:
+        # the load holding these events is complete: only now do their files leave incoming/
+        summary.webhooks = webhooks.commit()
+        summary.quarantined += len(webhooks.quarantined)
 
     if options.transform:
         summary.step = "transform"
