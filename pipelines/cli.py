@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument(
         "--account",
         action="append",
-        dest="accounts",
+        dest="report_accounts",
         metavar="ID",
         help="account id, repeatable (default: every account)",
     )
@@ -225,7 +225,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     settings = settings_for(args)
     request = ReportRequest(
-        account_ids=args.accounts,
+        account_ids=args.report_accounts,
         year=args.year,
         out=Path(args.out) if args.out else Path(settings.report_dir),
         format=args.format or (None if args.out else settings.report_format),

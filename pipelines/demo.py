@@ -3,7 +3,7 @@
 Starts the bundled Lune sandbox on a free loopback port, loads it into a fresh DuckDB file,
 moves the sandbox's clock forward (new orders, open orders advancing), runs again to show
 the incremental sync, prints what landed and how to query it, and ends by writing the
-carbon-credit report of every account (`reports/` next to the DuckDB file) and printing
+carbon-credit report of every account (`lune_reports/` next to the DuckDB file) and printing
 where the files are.
 """
 
@@ -32,7 +32,7 @@ def run_demo(path: str, seed: int = DEMO_SEED) -> int:
 
     db_path = Path(path).resolve()
     work_dir = db_path.parent / "pipelines"
-    reports_dir = db_path.parent / "reports"
+    reports_dir = db_path.parent / "lune_reports"
     # the sandbox starts from its seed every time, so the warehouse must too
     shutil.rmtree(work_dir, ignore_errors=True)
     for leftover in (db_path, db_path.with_suffix(db_path.suffix + ".wal")):
