@@ -1,7 +1,8 @@
 """`python -m benchmarks`: starts the sandbox, runs each contender in a subprocess, reports.
 
     python -m benchmarks [--orders 100000] [--accounts 4] [--latency-ms 0]
-                         [--only floor,handwritten,product,views,incremental50k] [--quick]
+                         [--only floor,handwritten,product,views,report,incremental50k]
+                         [--quick]
 
 The sandbox serves from this process (a thread per connection, no rate limit), with every
 order's JSON rendered before the first contender starts, so the sandbox's serving cost is
@@ -43,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
 RESULTS_MD = HERE / "RESULTS.md"
 PRODUCT_PATHS = ("sources", "pipelines", "lune_sandbox", "transforms", "sql")
-CONTENDERS = ("floor", "handwritten", "product", "views", "incremental50k")
+CONTENDERS = ("floor", "handwritten", "product", "views", "report", "incremental50k")
 
 
 @dataclass
@@ -283,7 +284,7 @@ def run_main_block(config: Config, workdir: Path, out: dict[str, Any]) -> None:
                 rows[name]["details"] = {
                     k: result.get(k) for k in ("bytes", "rows", "requests") if k in result
                 }
-        if not {"product", "views"} & set(config.only):
+        if not {"product", "views", "report"} & set(config.only):
             return
         warehouse = workdir / "product-warehouse"
         full: dict[str, Any] = {}
@@ -321,6 +322,22 @@ def run_main_block(config: Config, workdir: Path, out: dict[str, Any]) -> None:
                 if "error" in views:
                     views = {"available": False, "reason": views["error"]}
                 out["views"] = views
+        if "report" in config.only:
+            out["report"] = run_report(full, runner, warehouse)
+
+
+def run_report(full: dict[str, Any], runner: Runner, warehouse: Path) -> dict[str, Any]:
+    """`lune-pipeline report` over the product's warehouse, each in a fresh process: every
+    account (the command's default), then the account with the most orders alone."""
+    if "error" in full:
+        return {"available": False, "reason": "the backfill failed"}
+    found: dict[str, Any] = {"available": True}
+    for scope in ("all", "one"):
+        result = runner.run("report", f"report-{scope}", warehouse=str(warehouse), scope=scope)
+        if "error" in result:
+            return {"available": False, "reason": result["error"]}
+        found[scope] = result
+    return found
 
 
 def _product_details(result: dict[str, Any]) -> dict[str, Any]:
@@ -497,7 +514,7 @@ def run_config(config: Config, args: argparse.Namespace) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="lune-bench-"))
         temporary = True
     try:
-        if {"floor", "handwritten", "product", "views"} & set(config.only):
+        if {"floor", "handwritten", "product", "views", "report"} & set(config.only):
             run_main_block(config, workdir, out)
         if "incremental50k" in config.only:
             run_single_account_block(config, workdir, out)

@@ -65,6 +65,8 @@ class DuckDBWarehouse:
                     "in progress?); write the report when it has finished."
                 ) from None
             raise ReportError(f"DuckDB could not open {self.path}: {_first_line(e)}") from None
+        # DuckDB would draw a progress bar on the terminal for every view that takes seconds
+        self._con.execute("set enable_progress_bar = false")
         self.location = f"DuckDB file {self.path.resolve()}"
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
