@@ -61,7 +61,6 @@ def write_reports(
     chromium = pdf.require_chromium() if fmt == "pdf" else None
     if request.year is not None:
         check_year(request.year)
-    warm = charts.warm_up()  # vl-convert starts its engine while the marts are read
     reader = MartReader(warehouse, request.dataset)
     reader.check()
     accounts = select_accounts(reader.accounts(), request.account_ids)
@@ -69,9 +68,13 @@ def write_reports(
     start_month = fiscal_start_month(summaries) or request.fiscal_year_start_month
     year = request.year or latest_complete_year(now.date(), start_month)
     targets = output_paths(request.out, accounts, year, fmt)
+    drawing = any(r["reporting_year"] == year for rows in summaries.values() for r in rows)
+    # vl-convert starts its engine while the year's marts are read (when there is a chart)
+    warm = charts.warm_up() if drawing else None
     data_as_of = last_successful_load(warehouse, request.dataset) or run_record_time(run_record)
     reports = gather(reader, accounts, summaries, period_of(year, start_month), now, data_as_of)
-    warm.result()
+    if warm is not None:
+        warm.result()
     draw(reports)
     written = []
     for report in reports:
