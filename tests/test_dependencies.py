@@ -1,7 +1,8 @@
 """The product imports only what pyproject.toml declares: every third-party module imported by
-`pipelines`, `sources`, `transforms`, `reports` and `lune_sandbox` belongs to a core dependency, and the
-Airflow DAG alone may also use the `airflow` extra. A module that arrives only through another
-package (orjson through dlt, once) breaks when that package stops bringing it."""
+`pipelines`, `sources`, `transforms`, `reports` and `lune_sandbox` belongs to a core
+dependency, and the Airflow DAG alone may also use the `airflow` extra. A module that arrives
+only through another package (orjson through dlt, once) breaks when that package stops
+bringing it."""
 
 from __future__ import annotations
 
