@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
 RESULTS_MD = HERE / "RESULTS.md"
-PRODUCT_PATHS = ("sources", "pipelines", "lune_sandbox", "transforms", "sql")
+PRODUCT_PATHS = ("sources", "pipelines", "lune_sandbox", "transforms", "sql", "reports")
 CONTENDERS = ("floor", "handwritten", "product", "views", "report", "incremental50k")
 
 
