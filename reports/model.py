@@ -79,6 +79,16 @@ class AccountReport:
         return self.summary is not None
 
     @property
+    def unpriced_asked(self) -> dict[str, Decimal]:
+        """What the open value orders Lune has not priced yet ask for, per currency."""
+        asked: dict[str, Decimal] = {}
+        for order in self.open_unpriced:
+            currency = order["currency"] or "(no currency)"
+            value = Decimal(str(order["requested_value"] or 0))
+            asked[currency] = asked.get(currency, Decimal(0)) + value
+        return dict(sorted(asked.items()))
+
+    @property
     def fallback_share(self) -> Decimal | None:
         """Fallback-dated tonnes as a percentage of the year's retired tonnes."""
         if not self.summary or not self.summary["retired_tonnes"]:
