@@ -358,6 +358,7 @@ def _report_section(report: dict[str, Any] | None) -> str:
                 "every account" if scope == "all" else "the account with most orders",
                 str(r["files"]),
                 _num(r["wall"]),
+                _num(r.get("cpu_seconds")),
                 _num(r["process_wall"]),
                 _num(r["peak_rss_mb"], 0),
                 f"{r['max_bytes'] / 1e6:.2f}",
@@ -367,12 +368,14 @@ def _report_section(report: dict[str, Any] | None) -> str:
     return (
         "`lune-pipeline report` over the product's warehouse (latest complete reporting year, "
         "HTML; each in a fresh process; wall = `reports.write_for_pipeline`, imports "
-        "excluded, vl-convert's engine start included; process = the whole subprocess):\n\n"
+        "excluded, vl-convert's engine start included; CPU = user + system seconds of all its "
+        "threads in that section; process = the whole subprocess):\n\n"
         + _table(
             [
                 "report of",
                 "files",
                 "wall s",
+                "CPU s",
                 "process s",
                 "peak RSS MB",
                 "largest MB",
