@@ -1,7 +1,7 @@
 """`python -m benchmarks`: starts the sandbox, runs each contender in a subprocess, reports.
 
     python -m benchmarks [--orders 100000] [--accounts 4] [--latency-ms 0]
-                         [--only floor,handwritten,product,views,incremental50k,webhooks]
+                         [--only floor,handwritten,product,views,report,incremental50k,webhooks]
                          [--quick]
 
 `webhooks` (the receiver under load, see `benchmarks.webhooks`) runs once, whatever
@@ -46,8 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
 RESULTS_MD = HERE / "RESULTS.md"
-PRODUCT_PATHS = ("sources", "pipelines", "lune_sandbox", "transforms", "sql")
-CONTENDERS = ("floor", "handwritten", "product", "views", "incremental50k", "webhooks")
+PRODUCT_PATHS = ("sources", "pipelines", "lune_sandbox", "transforms", "sql", "reports")
+CONTENDERS = ("floor", "handwritten", "product", "views", "report", "incremental50k", "webhooks")
 ORDER_CONTENDERS = CONTENDERS[:-1]
 
 
@@ -301,7 +301,7 @@ def run_main_block(config: Config, workdir: Path, out: dict[str, Any]) -> None:
                 rows[name]["details"] = {
                     k: result.get(k) for k in ("bytes", "rows", "requests") if k in result
                 }
-        if not {"product", "views"} & set(config.only):
+        if not {"product", "views", "report"} & set(config.only):
             return
         warehouse = workdir / "product-warehouse"
         full: dict[str, Any] = {}
@@ -339,6 +339,22 @@ def run_main_block(config: Config, workdir: Path, out: dict[str, Any]) -> None:
                 if "error" in views:
                     views = {"available": False, "reason": views["error"]}
                 out["views"] = views
+        if "report" in config.only:
+            out["report"] = run_report(full, runner, warehouse)
+
+
+def run_report(full: dict[str, Any], runner: Runner, warehouse: Path) -> dict[str, Any]:
+    """`lune-pipeline report` over the product's warehouse, each in a fresh process: every
+    account (the command's default), then the account with the most orders alone."""
+    if "error" in full:
+        return {"available": False, "reason": "the backfill failed"}
+    found: dict[str, Any] = {"available": True}
+    for scope in ("all", "one"):
+        result = runner.run("report", f"report-{scope}", warehouse=str(warehouse), scope=scope)
+        if "error" in result:
+            return {"available": False, "reason": result["error"]}
+        found[scope] = result
+    return found
 
 
 def _product_details(result: dict[str, Any]) -> dict[str, Any]:
@@ -552,7 +568,7 @@ def run_config(config: Config, args: argparse.Namespace) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="lune-bench-"))
         temporary = True
     try:
-        if {"floor", "handwritten", "product", "views"} & set(config.only):
+        if {"floor", "handwritten", "product", "views", "report"} & set(config.only):
             run_main_block(config, workdir, out)
         if "incremental50k" in config.only:
             run_single_account_block(config, workdir, out)
