@@ -31,6 +31,7 @@ TITLES = {
     "vanished_open_order": "Open order no longer returned by Lune",
     "open_order_overdue": "Order open for longer than expected",
     "insufficient_inventory": "Lune lacks inventory for an open order",
+    "retired_after_12_months": "Retired more than 12 months after the year's end",
     "not_retired_within_12_months": "Not retired within 12 months of the year's end",
     FALLBACK_ISSUE: "Retirement dated by the order's creation date",
     "unmapped_project_type": "Project type no source classifies",

@@ -189,14 +189,14 @@ def test_credits_are_never_netted_against_emissions(rules):
 def test_retirement_later_than_12_months_after_the_year_is_listed(rules):
     late = {
         r["order_id"]: pick(r, "severity", "reporting_year", "affected_tonnes", "currency")
-        for r in rules("data_quality_issues", where="issue = 'not_retired_within_12_months'")
+        for r in rules("data_quality_issues", where="issue = 'retired_after_12_months'")
     }
     # w1: bought in 2023, retired 2025-02-01; w2 on time; w3 cannot be told (fallback date)
     assert late == {"w1": ("warning", 2023, D(1), "USD")}
 
 
 def test_an_april_year_moves_the_12_month_window(rules_april):
-    late = rules_april("data_quality_issues", where="issue = 'not_retired_within_12_months'")
+    late = rules_april("data_quality_issues", where="issue = 'retired_after_12_months'")
     assert late == []  # w1's year runs to 2024-03-31: retired by 2025-03-31 is on time
 
 

@@ -14,19 +14,10 @@
         {{- return(relation) -}}
     {%- endif -%}
     {%- set declared = lune_declared_columns(table_name) -%}
-    {%- set existing = adapter.get_relation(
-        database=relation.database,
-        schema=relation.schema,
-        identifier=relation.identifier
-    ) -%}
-    {%- if existing is none -%}
-        {%- set present = [] -%}
-    {%- else -%}
-        {%- set present = adapter.get_columns_in_relation(existing)
-            | map(attribute='name') | map('lower') | list -%}
-    {%- endif -%}
+    {%- set present = lune_present_columns(relation) -%}
+    {%- set existing = present | length > 0 -%}
     {%- set missing = declared | rejectattr('name', 'in', present) | list -%}
-    {%- if existing is not none and missing | length == 0 -%}
+    {%- if existing and missing | length == 0 -%}
         {{- return(relation) -}}
     {%- endif -%}
     (
@@ -39,13 +30,37 @@
             {%- endif -%}
             {{- "," if not loop.last }}
         {%- endfor %}
-        {% if existing is none -%}
+        {% if not existing -%}
         where 1 = 0
         {%- else -%}
         from {{ relation }}
         {%- endif %}
     ) as {{ table_name }}_stand_in
 {%- endmacro %}
+
+
+{#
+    The lower-cased column names of a loaded table, [] when it does not exist. One query on the
+    information schema, asked a second time when it finds nothing: under a heavily loaded
+    machine a build once compiled a stand-in for a table that existed (DuckDB, 4 threads
+    compiling at once); a stand-in for a real table would silently empty every mart.
+#}
+{% macro lune_present_columns(relation) %}
+    {%- set query -%}
+        select lower(column_name) as column_name
+        from information_schema.columns
+        where table_schema = '{{ relation.schema }}'
+            and table_name = '{{ relation.identifier }}'
+            {%- if relation.database %}
+            and table_catalog = '{{ relation.database }}'
+            {%- endif %}
+    {%- endset -%}
+    {%- set columns = run_query(query).columns[0].values() | list -%}
+    {%- if columns | length == 0 -%}
+        {%- set columns = run_query(query).columns[0].values() | list -%}
+    {%- endif -%}
+    {{- return(columns) -}}
+{% endmacro %}
 
 
 {# The columns _lune__sources.yml declares for `table_name`, in order, as {name, data_type}. #}

@@ -79,9 +79,7 @@ class StressConfig:
     orders_per_account: int = 25
     max_kills_per_cycle: int = 5
     # cycles killing a run during the dbt build, then building it again, run by the first
-    # lane before its world moves: once orders have moved on, the reporting project's own
-    # data test unique_combination_data_quality_issues can fail without any kill (two
-    # not_retired_within_12_months rows for one retiring order, some of its lines retired)
+    # lane before its world moves (a dbt build takes minutes on a busy 2-core machine)
     transform_cycles: int = 1
     # the kill lands this many seconds into the dbt build (uniformly)
     transform_kill_window: tuple[float, float] = (1.0, 10.0)

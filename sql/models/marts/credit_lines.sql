@@ -6,8 +6,10 @@
 --   Mechanism: Lune's own bundle offset_type when the line's project belongs to one of the
 --   order's bundles, else the project-type seed, else 'unclassified' (kept, never dropped,
 --   and listed in data_quality_issues).
---   retired_at: the witnessed move of the order into `complete` (into `retiring` while the
---   order is still retiring); without one, the order's created_at and
+--   retired_at, from the most exact witness there is (retired_at_source): Lune's
+--   allocation.retired webhook event for the line's project in the order, else the order's
+--   move into `complete` (into `retiring` while the order is still retiring) as an order.*
+--   event or a run witnessed it; without any, the order's created_at and
 --   retired_at_is_estimate = true. retirement_known_at is the earliest moment the loader knew
 --   the line was retired. Vintage, corresponding adjustment and CCP label are not in Lune's
 --   API: always null.
@@ -41,6 +43,10 @@ bundle_projects as (
 
 retirement_times as (
     select * from {{ ref('int_lune__order_retirement_times') }}
+),
+
+allocation_retirements as (
+    select * from {{ ref('int_lune__allocation_retirement_times') }}
 ),
 
 mechanisms as (
@@ -111,8 +117,14 @@ joined as (
         l.net_unit_price,
         l.net_cost,
         l.line_status,
-        t.witnessed_complete_at,
-        t.witnessed_retiring_at,
+        ar.retired_signed_at as allocation_retired_at,
+        ar.retired_received_at as allocation_retired_received_at,
+        t.complete_at,
+        t.complete_at_source,
+        t.complete_received_at,
+        t.retiring_at,
+        t.retiring_at_source,
+        t.retiring_received_at,
         t.first_observed_at
     from lines as l
     inner join orders as o
@@ -135,6 +147,10 @@ joined as (
     left join retirement_times as t
         on t.account_id = l.account_id
         and t.order_id = l.order_id
+    left join allocation_retirements as ar
+        on ar.account_id = l.account_id
+        and ar.order_id = l.order_id
+        and ar.project_id = l.project_id
 ),
 
 classified as (
@@ -148,9 +164,14 @@ classified as (
         end as mechanism_source,
         case
             when line_status <> 'retired' then null
-            when order_status = 'complete' and witnessed_complete_at is not null
+            when allocation_retired_at is not null then 'allocation_retired_event'
+            when order_status = 'complete' and complete_at_source = 'webhook_event'
+                then 'order_completed_event'
+            when order_status = 'complete' and complete_at is not null
                 then 'witnessed_complete'
-            when order_status = 'retiring' and witnessed_retiring_at is not null
+            when order_status = 'retiring' and retiring_at_source = 'webhook_event'
+                then 'order_retiring_event'
+            when order_status = 'retiring' and retiring_at is not null
                 then 'witnessed_retiring'
             else 'order_created_at'
         end as retired_at_source
@@ -161,15 +182,18 @@ dated as (
     select
         *,
         case retired_at_source
-            when 'witnessed_complete' then witnessed_complete_at
-            when 'witnessed_retiring' then witnessed_retiring_at
+            when 'allocation_retired_event' then allocation_retired_at
+            when 'order_completed_event' then complete_at
+            when 'witnessed_complete' then complete_at
+            when 'order_retiring_event' then retiring_at
+            when 'witnessed_retiring' then retiring_at
             when 'order_created_at' then order_created_at
         end as retired_at,
         case retired_at_source
-            when 'witnessed_complete' then witnessed_complete_at
-            when 'witnessed_retiring' then witnessed_retiring_at
-            when 'order_created_at' then first_observed_at
-        end as retirement_known_at
+            when 'allocation_retired_event' then allocation_retired_received_at
+            when 'order_completed_event' then complete_received_at
+            when 'order_retiring_event' then retiring_received_at
+        end as retired_event_received_at
     from classified
 ),
 
@@ -218,10 +242,14 @@ final as (
         coalesce(line_status = 'retired', false) as is_retired,
         retired_at,
         retired_at_source,
+        retired_event_received_at,
         case
             when retired_at_source is not null then retired_at_source = 'order_created_at'
         end as retired_at_is_estimate,
-        retirement_known_at,
+        case retired_at_source
+            when 'order_created_at' then first_observed_at
+            else coalesce(retired_event_received_at, retired_at)
+        end as retirement_known_at,
         {{ reporting_year('retired_at') }} as reporting_year,
         cast(null as {{ dbt.type_string() }}) as vintage,
         cast(null as {{ dbt.type_string() }}) as corresponding_adjustment,

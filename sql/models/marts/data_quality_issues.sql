@@ -191,11 +191,13 @@ insufficient_inventory as (
 ),
 
 -- ISO 14068-1 §11: retire within 12 months of the end of the period the credits were bought
--- for, taken as the reporting year the order was placed in. Told only where the retirement
--- date is known (witnessed), or the order is still open past the deadline.
+-- for, taken as the reporting year the order was placed in. Two conditions with their own
+-- action, so an order still retiring can have both rows: credits retired late (told only
+-- where the retirement date is known: an event or a witnessed move) and credits still not
+-- retired past the deadline.
 late_retirements as (
     select
-        'not_retired_within_12_months' as issue,
+        'retired_after_12_months' as issue,
         'warning' as severity,
         account_id,
         order_id,
