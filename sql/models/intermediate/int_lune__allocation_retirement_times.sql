@@ -3,9 +3,27 @@
 --   (account_id, order_id, project_id)
 -- purpose: when Lune retired an order's credits of one project: the time Lune signed the
 --   first delivery of the allocation.retired event, the most exact retirement time there is,
---   and when the receiver first stored one.
+--   and when the receiver stored that event.
 with events as (
     select * from {{ ref('stg_lune__webhook_events') }}
+),
+
+-- the first signed event of each order and project, with its own receipt
+ranked as (
+    select
+        account_id,
+        order_id,
+        project_id,
+        signed_at,
+        received_at,
+        row_number() over (
+            partition by account_id, order_id, project_id
+            order by signed_at, received_at, event_id
+        ) as event_rank
+    from events
+    where event_type = 'allocation.retired'
+        and order_id is not null
+        and project_id is not null
 ),
 
 final as (
@@ -13,16 +31,10 @@ final as (
         account_id,
         order_id,
         project_id,
-        min(signed_at) as retired_signed_at,
-        min(received_at) as retired_received_at
-    from events
-    where event_type = 'allocation.retired'
-        and order_id is not null
-        and project_id is not null
-    group by
-        account_id,
-        order_id,
-        project_id
+        signed_at as retired_signed_at,
+        received_at as retired_received_at
+    from ranked
+    where event_rank = 1
 )
 
 select * from final

@@ -14,21 +14,33 @@ events as (
     select * from {{ ref('stg_lune__webhook_events') }}
 ),
 
-event_times as (
+-- the first signed event of each order and status, with its own receipt
+ranked_events as (
     select
         account_id,
         order_id,
         object_status as status,
-        min(signed_at) as event_signed_at,
-        min(received_at) as event_received_at
+        signed_at,
+        received_at,
+        row_number() over (
+            partition by account_id, order_id, object_status
+            order by signed_at, received_at, event_id
+        ) as event_rank
     from events
     where event_family = 'order'
         and order_id is not null
         and object_status is not null
-    group by
+),
+
+event_times as (
+    select
         account_id,
         order_id,
-        object_status
+        status,
+        signed_at as event_signed_at,
+        received_at as event_received_at
+    from ranked_events
+    where event_rank = 1
 ),
 
 status_keys as (
