@@ -86,7 +86,7 @@ def test_dag_loads_the_sandbox_under_airflow(tmp_path):
             r[0]
             for r in con.execute(
                 "select table_name from information_schema.tables "
-                "where table_schema = 'lune_reporting' and table_type = 'VIEW'"
+                "where table_schema = 'lune_reporting' and table_type = 'BASE TABLE'"
             ).fetchall()
         }
     assert "order_details" in views

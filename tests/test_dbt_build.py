@@ -62,7 +62,7 @@ def test_empty_dataset_builds_valid_empty_marts(pipeline):
         relations = _relations(client, reporting)
         assert set(relations) == set(MARTS) | set(SEEDS)
         for mart in MARTS:
-            assert relations[mart] == "VIEW", mart
+            assert relations[mart] == "BASE TABLE", mart
             assert _count(client, f"{reporting}.{mart}") == 0, mart
         # the raw tables belong to the loader: the build stands in for them, never creates them
         assert _relations(client, pipeline.dataset_name) == {}
@@ -163,37 +163,38 @@ def test_unknown_project_variables_are_refused(tmp_path):
 
 
 def _comments_duckdb(client: Any, schema: str) -> tuple[dict[str, str], dict[tuple, str]]:
-    views = client.execute_sql(
-        "select view_name, comment from duckdb_views() where schema_name = %s", schema
+    tables = client.execute_sql(
+        "select table_name, comment from duckdb_tables() where schema_name = %s", schema
     )
     columns = client.execute_sql(
         "select c.table_name, c.column_name, c.comment from duckdb_columns() as c "
-        "inner join duckdb_views() as v on v.view_name = c.table_name "
-        "and v.schema_name = c.schema_name where c.schema_name = %s",
+        "inner join duckdb_tables() as t on t.table_name = c.table_name "
+        "and t.schema_name = c.schema_name where c.schema_name = %s",
         schema,
     )
-    return dict(views), {(t, c): comment for t, c, comment in columns}
+    return dict(tables), {(t, c): comment for t, c, comment in columns}
 
 
 def _comments_postgres(client: Any, schema: str) -> tuple[dict[str, str], dict[tuple, str]]:
     views = client.execute_sql(
         "select c.relname, obj_description(c.oid, 'pg_class') from pg_class as c "
         "inner join pg_namespace as n on n.oid = c.relnamespace "
-        "where n.nspname = %s and c.relkind = 'v'",
+        "where n.nspname = %s and c.relkind = 'r'",
         schema,
     )
     columns = client.execute_sql(
         "select c.relname, a.attname, col_description(c.oid, a.attnum) from pg_class as c "
         "inner join pg_namespace as n on n.oid = c.relnamespace "
         "inner join pg_attribute as a on a.attrelid = c.oid and a.attnum > 0 "
-        "and not a.attisdropped where n.nspname = %s and c.relkind = 'v'",
+        "and not a.attisdropped where n.nspname = %s and c.relkind = 'r'",
         schema,
     )
     return dict(views), {(t, c): comment for t, c, comment in columns}
 
 
 def test_every_mart_and_column_carries_its_description_in_the_warehouse(pipeline):
-    """What a BI tool shows: persist_docs puts the YAML descriptions on views and columns."""
+    """What a BI tool shows: persist_docs puts the YAML descriptions on the marts' and seeds'
+    tables and their columns."""
     transforms.build(pipeline)
     reporting = f"{pipeline.dataset_name}_reporting"
     backend = pipeline.destination.destination_name
@@ -204,7 +205,7 @@ def test_every_mart_and_column_carries_its_description_in_the_warehouse(pipeline
             r[0] for r in client.execute_sql("select schema_name from information_schema.schemata")
         }
     assert {f"{pipeline.dataset_name}_staging", reporting} <= schemas
-    assert set(views) == set(MARTS)
+    assert set(views) == set(MARTS) | set(SEEDS)
     assert all(comment and comment.strip() for comment in views.values()), views
     assert len(columns) > 10 * len(MARTS)
     blank = sorted(key for key, comment in columns.items() if not (comment or "").strip())

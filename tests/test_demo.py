@@ -28,12 +28,12 @@ def test_demo_loads_exactly_the_sandbox(tmp_path):
         )
         schemas = {r[0] for r in con.execute("select schema_name from duckdb_schemas()").fetchall()}
         marts = con.execute(
-            "select view_name, comment from duckdb_views() where schema_name = 'lune_reporting'"
+            "select table_name, comment from duckdb_tables() where schema_name = 'lune_reporting'"
         ).fetchall()
         blank_columns = con.execute(
             "select c.table_name, c.column_name from duckdb_columns() as c "
-            "inner join duckdb_views() as v on v.schema_name = c.schema_name "
-            "and v.view_name = c.table_name "
+            "inner join duckdb_tables() as t on t.schema_name = c.schema_name "
+            "and t.table_name = c.table_name "
             "where c.schema_name = 'lune_reporting' and coalesce(trim(c.comment), '') = ''"
         ).fetchall()
         raw = {
