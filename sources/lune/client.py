@@ -59,7 +59,8 @@ class LuneClient:
 
     - Authenticates with a Bearer key and pins `Lune-Version`.
     - Scopes a request to a client account with the `Lune-Account` header.
-    - Shares one rate limiter across accounts and threads (Lune limits per key).
+    - Shares one rate limiter across accounts and threads (Lune limits per key): Lune's own
+      sliding window of 15 requests per second, slowed down after any 429 (`limiter.py`).
     - Retries 429, 5xx, timeouts, connection resets and truncated or non-JSON bodies with
       bounded exponential backoff and jitter (honouring Retry-After when sent); does not
       retry 4xx, which raise `LuneAPIError` naming the endpoint and the account.
@@ -160,11 +161,13 @@ class LuneClient:
         kind: str,
         account_id: str | None,
     ) -> Any:
-        self._limiter.acquire()
-        with self._stats_lock:
-            self.stats[kind] += 1
-        response = self._http.get(path, params=params, headers=headers)
+        with self._limiter.slot():
+            with self._stats_lock:
+                self.stats[kind] += 1
+            response = self._http.get(path, params=params, headers=headers)
         status = response.status_code
+        if status == 429:
+            self._limiter.throttled()
         if status == 429 or status >= 500:
             retry_after = _retry_after(response.headers.get("Retry-After"))
             raise RetryableResponse(
