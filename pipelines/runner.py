@@ -275,6 +275,17 @@ def _follow_warehouse(pipeline: dlt.Pipeline, summary: RunSummary) -> None:
 
 def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary) -> None:
     file_format = loader_file_format(pipeline)
+    report = RunReport()
+    source = lune_source(
+        account_ids=list(options.account_ids) if options.account_ids else None,
+        since=options.since,
+        full_refresh=options.full_refresh,
+        history_merge_strategy=history_strategy(pipeline),
+        run_report=report,
+        # the requests every run makes start now, while dlt syncs state and schema
+        read_ahead=True,
+        **options.source_options,
+    )
     # As dlt's own run() does: a runner with an empty disk (CI, a fresh Airflow worker) takes
     # the sync state stored in the destination; a newer local state (a killed run's) wins.
     step = time.monotonic()
@@ -291,15 +302,6 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
         pipeline.load()
         summary.resumed_pending_packages = pending
 
-    report = RunReport()
-    source = lune_source(
-        account_ids=list(options.account_ids) if options.account_ids else None,
-        since=options.since,
-        full_refresh=options.full_refresh,
-        history_merge_strategy=history_strategy(pipeline),
-        run_report=report,
-        **options.source_options,
-    )
     step = time.monotonic()
     pipeline.extract(source, loader_file_format=file_format)
     summary.timings["extract"] = round(time.monotonic() - step, 3)

@@ -44,8 +44,10 @@ from .catalogue import (
 from .client import LuneClient
 from .errors import LuneConfigError
 from .personal import PersonalData, describe_form
+from .reads import EarlyReads, read_accounts
 from .records import history_table, order_tables, vanished_orders_table
 from .settings import (
+    CONCURRENT_ACCOUNTS,
     DEFAULT_BASE_URL,
     LOOKBACK_SECONDS,
     MAX_REQUESTS_PER_SECOND,
@@ -173,6 +175,8 @@ def lune_source(
     run_report: RunReport | None = None,
     personal_data: str = "keep",
     personal_data_key: TSecretStrValue | None = None,
+    concurrent_accounts: int = CONCURRENT_ACCOUNTS,
+    read_ahead: bool = False,
 ) -> Sequence[DltResource]:
     """Lune orders, client accounts and catalogue.
 
@@ -189,6 +193,10 @@ def lune_source(
             `hash` (keyed HMAC-SHA256) or `drop`.
         personal_data_key: the secret key for `hash` (`SOURCES__LUNE__PERSONAL_DATA_KEY`
             or `.dlt/secrets.toml`), at least 16 characters.
+        concurrent_accounts: how many accounts' orders are read at once (1: one after
+            another); all share the key's one rate limit.
+        read_ahead: start the requests every run makes (accounts, catalogue, each account's
+            newest page) as soon as the source is built, while the pipeline sets itself up.
     """
     personal = PersonalData.from_config(personal_data, personal_data_key)
     client = LuneClient(
@@ -206,12 +214,27 @@ def lune_source(
     since_at = _parse_since(since)
     if not 1 <= page_size <= 100:
         raise LuneConfigError(f"page_size must be between 1 and 100, not {page_size}.")
+    if concurrent_accounts < 1:
+        raise LuneConfigError(f"concurrent_accounts must be 1 or more, not {concurrent_accounts}.")
     hints = _table_hints(history_merge_strategy)
     accounts_cache: list[Account] = []
+    early = (
+        EarlyReads(
+            client,
+            _list_accounts,
+            ("bundles", "projects"),
+            page_size,
+            wanted=lambda account: not account_ids or account.id in account_ids,
+        )
+        if read_ahead
+        else None
+    )
 
     def accounts() -> list[Account]:
         if not accounts_cache:
-            accounts_cache.extend(_list_accounts(client))
+            accounts_cache.extend(
+                early.accounts.result() if early is not None else _list_accounts(client)
+            )
         return accounts_cache
 
     def selected_accounts() -> list[Account]:
@@ -242,9 +265,14 @@ def lune_source(
 
         def read() -> Iterator[TDataItem]:
             synced_at = datetime.now(UTC)
-            for page in client.paginate(
-                f"/v1/{name}", params={"recently_disabled": "true"}, kind="catalogue_page"
-            ):
+            pages = (
+                early.catalogue[name].result()
+                if early is not None
+                else client.paginate(
+                    f"/v1/{name}", params={"recently_disabled": "true"}, kind="catalogue_page"
+                )
+            )
+            for page in pages:
                 yield [to_row(r, synced_at) for r in page if isinstance(r, dict)]
 
         return dlt.resource(
@@ -262,12 +290,16 @@ def lune_source(
         selected = selected_accounts()
         report.selected_accounts = [a.id for a in selected]
         earlier_forms: dict[str, list[str]] = {}  # account id -> forms other than today's
+        syncs: list[AccountSync] = []
+        stored_forms: list[list[str]] = []
         for account in selected:
             previous = AccountState.from_dict(state.get(account.id))
             account_state = AccountState() if full_refresh else previous
-            stored_forms = account_state.personal_data
-            if any(form != personal.form for form in stored_forms):
-                earlier_forms[account.id] = [f for f in stored_forms if f != personal.form]
+            stored_forms.append(account_state.personal_data)
+            if any(form != personal.form for form in account_state.personal_data):
+                earlier_forms[account.id] = [
+                    f for f in account_state.personal_data if f != personal.form
+                ]
             sync = AccountSync(
                 client,
                 account.id,
@@ -280,25 +312,37 @@ def lune_source(
                 lookback_seconds=lookback_seconds,
                 personal=personal,
                 previously_open=list(previous.open) if full_refresh else (),
+                first_page=early.first_page(account.header) if early is not None else None,
             )
+            syncs.append(sync)
             report.accounts.append(sync.summary)
-            # Several pages per yield: dlt's per-item overhead dominated at one page per item,
-            # and memory stays bounded by BATCH_ORDERS, not by the account's size.
-            pending = SyncBatch()
-            for batch in sync.batches():
-                pending.orders += batch.orders
-                pending.history += batch.history
-                pending.quarantine += batch.quarantine
-                if len(pending.orders) >= BATCH_ORDERS:
-                    yield from _tables(account.id, pending, observed_at, hints)
-                    pending = SyncBatch()
-            yield from _tables(account.id, pending, observed_at, hints)
-            if sync.vanished:
-                yield from _vanished(account.id, sync.vanished, observed_at, hints, personal)
-            if account_state.high_water is not None:  # the account has stored orders
-                account_state.personal_data = sorted({*stored_forms, personal.form})
-            state[account.id] = account_state.to_dict()
-            log.info("account %s: %s", account.id, sync.summary.to_dict())
+        # Several pages per yield: dlt's per-item overhead dominated at one page per item,
+        # and memory stays bounded by BATCH_ORDERS, not by the account's size. Accounts read
+        # at once share the batch: it is flushed once all of them hold BATCH_ORDERS orders.
+        pending: dict[int, SyncBatch] = {}
+        try:
+            for index, batch in read_accounts(syncs, concurrent_accounts):
+                if batch is not None:
+                    held = pending.setdefault(index, SyncBatch())
+                    held.orders += batch.orders
+                    held.history += batch.history
+                    held.quarantine += batch.quarantine
+                    if sum(len(b.orders) for b in pending.values()) >= BATCH_ORDERS:
+                        yield from _flush(selected, syncs, pending, observed_at, hints)
+                    continue
+                # the account is read through: its rows, then its state
+                yield from _flush(selected, syncs, pending, observed_at, hints, only=index)
+                account, sync = selected[index], syncs[index]
+                if sync.vanished:
+                    yield from _vanished(account.id, sync.vanished, observed_at, hints, personal)
+                account_state = sync.state
+                if account_state.high_water is not None:  # the account has stored orders
+                    account_state.personal_data = sorted({*stored_forms[index], personal.form})
+                state[account.id] = account_state.to_dict()
+                log.info("account %s: %s", account.id, sync.summary.to_dict())
+        finally:
+            if early is not None:
+                early.close()
         if earlier_forms:
             report.personal_data_notice = _earlier_forms_notice(personal, earlier_forms)
             log.warning(report.personal_data_notice)
@@ -358,27 +402,43 @@ def _vanished(
         )
 
 
-def _tables(
-    account_id: str, batch: SyncBatch, observed_at: datetime, hints: dict[str, Any]
+def _flush(
+    accounts: Sequence[Account],
+    syncs: Sequence[AccountSync],
+    pending: dict[int, SyncBatch],
+    observed_at: datetime,
+    hints: dict[str, Any],
+    only: int | None = None,
 ) -> Iterator[TDataItem]:
-    """The Arrow tables of one batch, each marked with its table's hints."""
+    """Yields the pending batches (of account `only`, or of all accounts) as one Arrow table
+    per warehouse table, each marked with its table's hints, and forgets them."""
+    indexes = [only] if only is not None else sorted(pending)
+    tables: dict[str, list[pa.Table]] = {}
+    for index in indexes:
+        batch = pending.pop(index, None)
+        if batch is not None:
+            for name, table in _tables(accounts[index].id, batch, observed_at):
+                tables.setdefault(name, []).append(table)
+    for name, parts in tables.items():
+        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="default")
+        yield dlt.mark.with_hints(table, hints[name], create_table_variant=True)
+
+
+def _tables(
+    account_id: str, batch: SyncBatch, observed_at: datetime
+) -> Iterator[tuple[str, pa.Table]]:
+    """(warehouse table, Arrow table) for one account's batch."""
     if batch.orders:
         tables = order_tables(account_id, batch.orders, observed_at)
-        for name, table in zip(
-            ("orders", "orders__bundles", "orders__projects"), tables, strict=True
-        ):
-            yield dlt.mark.with_hints(table, hints[name], create_table_variant=True)
+        yield from zip(("orders", "orders__bundles", "orders__projects"), tables, strict=True)
     if batch.history:
-        yield dlt.mark.with_hints(
-            history_table(batch.history), hints["order_status_history"], create_table_variant=True
-        )
+        yield "order_status_history", history_table(batch.history)
     if batch.quarantine:
         for row in batch.quarantine:
             log.warning("quarantined a record of account %s: %s", account_id, row["reason"])
-        yield dlt.mark.with_hints(
+        yield (
+            "quarantined_records",
             pa.Table.from_pylist(batch.quarantine, schema=_QUARANTINE_SCHEMA),
-            hints["quarantined_records"],
-            create_table_variant=True,
         )
 
 

@@ -237,15 +237,19 @@ class LuneClient:
         kind: str = "list_page",
         keep_going: Callable[[list[Any]], bool] | None = None,
         prefetch: bool = True,
+        first_page: Callable[[], Any] | None = None,
     ) -> Iterator[list[Any]]:
         """Yields the `data` of each page, following `next_cursor` while `has_more`.
 
         `keep_going(page)` is asked after each page whether the next one is needed, so a caller
         can stop a newest-first scan without paying for a page it will not use. With `prefetch`,
         a background thread fetches page n+1 while the caller processes page n; it still asks
-        `keep_going` first, so prefetching never costs an extra request.
+        `keep_going` first, so prefetching never costs an extra request. `first_page`, when
+        given, answers the first request (a body read earlier, see `reads.EarlyReads`).
         """
-        pages = self._page_iterator(path, account_id, params, page_size, kind, keep_going)
+        pages = self._page_iterator(
+            path, account_id, params, page_size, kind, keep_going, first_page
+        )
         if not prefetch:
             yield from pages
             return
@@ -259,10 +263,14 @@ class LuneClient:
         page_size: int,
         kind: str,
         keep_going: Callable[[list[Any]], bool] | None,
+        first_page: Callable[[], Any] | None = None,
     ) -> Iterator[list[Any]]:
         query = dict(params or {}, limit=page_size)
         while True:
-            body = self.get(path, account_id=account_id, params=query, kind=kind)
+            if first_page is not None:
+                body, first_page = first_page(), None
+            else:
+                body = self.get(path, account_id=account_id, params=query, kind=kind)
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise LuneAPIError(
                     f"Lune API GET {path} {_for(account_id)} returned a body without a "

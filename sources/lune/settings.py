@@ -12,6 +12,9 @@ PAGE_SIZE = 100
 # Retry-After. The limiter (limiter.py) keeps a window that cannot run ahead of Lune's, so it
 # uses the whole budget.
 MAX_REQUESTS_PER_SECOND = 15.0
+# Accounts whose orders are read at once. The limit is per key, so this does not raise the
+# rate; it keeps the budget used when latency makes one account's page chain slower than it.
+CONCURRENT_ACCOUNTS = 4
 # Orders can become visible in the list a little after their created_at; re-read this far
 # below the high-water mark so late arrivals are not skipped.
 LOOKBACK_SECONDS = 300
