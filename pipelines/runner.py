@@ -34,7 +34,7 @@ from sources.lune import RunReport, lune_source
 from sources.lune.errors import LuneError
 from transforms.errors import TransformError
 
-from . import warehouse
+from . import first_load, warehouse
 
 log = logging.getLogger("lune.pipeline")
 
@@ -284,6 +284,8 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
         run_report=report,
         # the requests every run makes start now, while dlt syncs state and schema
         read_ahead=True,
+        # a killed first backfill is repaired before it loads again (first_load.py)
+        append_first_load=pipeline.destination.destination_name == "duckdb",
         **options.source_options,
     )
     # As dlt's own run() does: a runner with an empty disk (CI, a fresh Airflow worker) takes
@@ -299,6 +301,7 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
         )
         log.warning("finishing %d load package(s) left by an interrupted run", pending)
         pipeline.normalize()
+        first_load.repair_resumed_jobs(pipeline)
         pipeline.load()
         summary.resumed_pending_packages = pending
 

@@ -30,7 +30,9 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.typing import TDataItem, TSecretStrValue
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.sources import DltResource
 
 from .catalogue import (
@@ -87,6 +89,8 @@ class RunReport:
     # the personal_data setting, and a sentence when stored rows have an earlier form
     personal_data: str = "keep"
     personal_data_notice: str | None = None
+    # the order tables were empty: the backfill was appended, not merged
+    appended: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,10 +105,14 @@ class Account:
         return self.id if self.scope == "client_account" else None
 
 
-def _line_hints(table: str) -> Any:
+# the tables a first backfill appends to (see `append_first_load`)
+ORDER_TABLES = ("orders", "orders__bundles", "orders__projects", "order_status_history")
+
+
+def _line_hints(table: str, disposition: Any = _MERGE) -> Any:
     return dlt.mark.make_hints(
         table_name=table,
-        write_disposition=_MERGE,
+        write_disposition=disposition,
         primary_key=["account_id", "order_id", "line_idx"],
         # delete every line of a changed order, then insert its current lines
         merge_key=["account_id", "order_id"],
@@ -112,20 +120,25 @@ def _line_hints(table: str) -> Any:
     )
 
 
-def _table_hints(history_strategy: str) -> dict[str, Any]:
-    history_disposition: dict[str, Any] = {"disposition": "merge", "strategy": history_strategy}
+def _table_hints(history_strategy: str, append: bool = False) -> dict[str, Any]:
+    """Each table's hints; with `append`, the order tables are appended to (a first
+    backfill into empty tables), their keys and column hints unchanged."""
+    history_disposition: Any = (
+        "append" if append else {"disposition": "merge", "strategy": history_strategy}
+    )
+    orders_disposition: Any = "append" if append else _MERGE
     return {
         "orders": dlt.mark.make_hints(
             table_name="orders",
-            write_disposition=_MERGE,
+            write_disposition=orders_disposition,
             primary_key=["account_id", "id"],
             columns={
                 "metadata": {"data_type": "json"},
                 "created_at": {**_TIMESTAMP, "nullable": False},
             },
         ),
-        "orders__bundles": _line_hints("orders__bundles"),
-        "orders__projects": _line_hints("orders__projects"),
+        "orders__bundles": _line_hints("orders__bundles", orders_disposition),
+        "orders__projects": _line_hints("orders__projects", orders_disposition),
         # first observation wins: a status seen again (after a crash or a full refresh)
         # keeps the time it was first seen
         "order_status_history": dlt.mark.make_hints(
@@ -133,7 +146,7 @@ def _table_hints(history_strategy: str) -> dict[str, Any]:
             write_disposition=history_disposition,
             primary_key=["account_id", "order_id", "status"],
             columns={"observed_at": {**_TIMESTAMP, "dedup_sort": "asc"}}
-            if history_strategy == "delete-insert"
+            if history_strategy == "delete-insert" and not append
             else None,
         ),
         "quarantined_records": dlt.mark.make_hints(
@@ -177,6 +190,7 @@ def lune_source(
     personal_data_key: TSecretStrValue | None = None,
     concurrent_accounts: int = CONCURRENT_ACCOUNTS,
     read_ahead: bool = False,
+    append_first_load: bool = False,
 ) -> Sequence[DltResource]:
     """Lune orders, client accounts and catalogue.
 
@@ -197,6 +211,10 @@ def lune_source(
             another); all share the key's one rate limit.
         read_ahead: start the requests every run makes (accounts, catalogue, each account's
             newest page) as soon as the source is built, while the pipeline sets itself up.
+        append_first_load: when the warehouse's order tables are empty and no other load
+            package is pending, append the backfill to them instead of merging (no staging,
+            no de-duplication). Only for a runner that repairs a killed run's load jobs
+            first (`pipelines/first_load.py`).
     """
     personal = PersonalData.from_config(personal_data, personal_data_key)
     client = LuneClient(
@@ -289,6 +307,9 @@ def lune_source(
         observed_at = datetime.now(UTC)
         selected = selected_accounts()
         report.selected_accounts = [a.id for a in selected]
+        append = append_first_load and _order_tables_empty()
+        report.appended = append
+        table_hints = _table_hints(history_merge_strategy, append=True) if append else hints
         earlier_forms: dict[str, list[str]] = {}  # account id -> forms other than today's
         syncs: list[AccountSync] = []
         stored_forms: list[list[str]] = []
@@ -328,10 +349,10 @@ def lune_source(
                     held.history += batch.history
                     held.quarantine += batch.quarantine
                     if sum(len(b.orders) for b in pending.values()) >= BATCH_ORDERS:
-                        yield from _flush(selected, syncs, pending, observed_at, hints)
+                        yield from _flush(selected, pending, observed_at, table_hints, append)
                     continue
                 # the account is read through: its rows, then its state
-                yield from _flush(selected, syncs, pending, observed_at, hints, only=index)
+                yield from _flush(selected, pending, observed_at, table_hints, append, only=index)
                 account, sync = selected[index], syncs[index]
                 if sync.vanished:
                     yield from _vanished(account.id, sync.vanished, observed_at, hints, personal)
@@ -404,20 +425,23 @@ def _vanished(
 
 def _flush(
     accounts: Sequence[Account],
-    syncs: Sequence[AccountSync],
     pending: dict[int, SyncBatch],
     observed_at: datetime,
     hints: dict[str, Any],
+    append: bool,
     only: int | None = None,
 ) -> Iterator[TDataItem]:
     """Yields the pending batches (of account `only`, or of all accounts) as one Arrow table
-    per warehouse table, each marked with its table's hints, and forgets them."""
+    per warehouse table, each marked with its table's hints, and forgets them. Appended line
+    tables leave out tombstones (they only tell a merge to delete an order's old lines)."""
     indexes = [only] if only is not None else sorted(pending)
     tables: dict[str, list[pa.Table]] = {}
     for index in indexes:
         batch = pending.pop(index, None)
         if batch is not None:
             for name, table in _tables(accounts[index].id, batch, observed_at):
+                if append and "_lune_tombstone" in table.column_names:
+                    table = table.filter(pc.is_null(table["_lune_tombstone"]))
                 tables.setdefault(name, []).append(table)
     for name, parts in tables.items():
         table = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="default")
@@ -440,6 +464,23 @@ def _tables(
             "quarantined_records",
             pa.Table.from_pylist(batch.quarantine, schema=_QUARANTINE_SCHEMA),
         )
+
+
+def _order_tables_empty() -> bool:
+    """True when no order table of the running pipeline's warehouse holds a row and no other
+    load package is waiting to be loaded (it could write to them before this one)."""
+    pipeline = dlt.current.pipeline()
+    if pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages():
+        return False
+    with pipeline.sql_client() as client:
+        for table in ORDER_TABLES:
+            name = client.make_qualified_table_name(table)
+            try:
+                if client.execute_sql(f"select 1 from {name} limit 1"):
+                    return False
+            except DatabaseUndefinedRelation:
+                continue
+    return True
 
 
 def _list_accounts(client: LuneClient) -> list[Account]:

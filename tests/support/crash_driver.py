@@ -3,7 +3,8 @@
 Usage: python -m tests.support.crash_driver <point> <cli args...>
 Points: mid-extract (third batch of orders; batches shrunk to 50 orders so a small world has
 several), after-extract, after-normalize, in-load (all table jobs done, the load not yet
-marked complete).
+marked complete), after-orders-commit (the `orders` load job committed in the warehouse,
+dlt not yet told: the one moment a job runs twice).
 """
 
 from __future__ import annotations
@@ -46,6 +47,17 @@ def arm(point: str) -> None:
         dlt.Pipeline.load = _die
     elif point == "in-load":
         DuckDbClient.complete_load = _die
+    elif point == "after-orders-commit":
+        from dlt.common.storages.load_package import PackageStorage
+
+        original_marker = PackageStorage.save_pending_transition
+
+        def save_pending_transition(self, load_id, file_name, state, *args, **kwargs):
+            if file_name.startswith("orders.") and state == "completed":
+                _die()
+            return original_marker(self, load_id, file_name, state, *args, **kwargs)
+
+        PackageStorage.save_pending_transition = save_pending_transition
     else:
         raise SystemExit(f"unknown crash point {point!r}")
 
