@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 AIRFLOW_VENV ?= .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 
-.PHONY: demo test test-airflow lint setup lock bench clean
+.PHONY: demo test test-airflow lint setup lock bench stress clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
@@ -44,6 +44,11 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# 1,000 SIGKILLed runs across every step, each followed by a run that must succeed; the
+# warehouse must equal the sandbox at the end (the test suite runs 200: test_crash_stress.py)
+stress: $(STAMP)
+	$(BIN)/python -m tests.support.stress --kills $(or $(KILLS),1000)
 
 # Re-pin dependencies after editing pyproject.toml (needs the package registry).
 lock: $(STAMP)

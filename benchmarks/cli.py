@@ -1,7 +1,11 @@
 """`python -m benchmarks`: starts the sandbox, runs each contender in a subprocess, reports.
 
     python -m benchmarks [--orders 100000] [--accounts 4] [--latency-ms 0]
-                         [--only floor,handwritten,product,views,incremental50k] [--quick]
+                         [--only floor,handwritten,product,views,report,incremental50k,webhooks]
+                         [--quick]
+
+`webhooks` (the receiver under load, see `benchmarks.webhooks`) runs once, whatever
+`--orders` says, and has a section of its own; `--only webhooks` runs it alone.
 
 The sandbox serves from this process (a thread per connection, no rate limit), with every
 order's JSON rendered before the first contender starts, so the sandbox's serving cost is
@@ -42,8 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
 RESULTS_MD = HERE / "RESULTS.md"
-PRODUCT_PATHS = ("sources", "pipelines", "lune_sandbox", "transforms", "sql")
-CONTENDERS = ("floor", "handwritten", "product", "views", "incremental50k")
+PRODUCT_PATHS = ("sources", "pipelines", "lune_sandbox", "transforms", "sql", "reports")
+CONTENDERS = ("floor", "handwritten", "product", "views", "report", "incremental50k", "webhooks")
+ORDER_CONTENDERS = CONTENDERS[:-1]
 
 
 @dataclass
@@ -97,6 +102,19 @@ def parse_args(argv: list[str] | None) -> tuple[list[Config], argparse.Namespace
     parser.add_argument("--profile", action="store_true", help="pyinstrument the backfill")
     parser.add_argument("--workdir", help="keep working files here (default: a temp dir)")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument(
+        "--webhook-rate", type=float, default=500.0, help="paced deliveries per second (500)"
+    )
+    parser.add_argument(
+        "--webhook-seconds", type=float, default=10.0, help="seconds of paced load (10)"
+    )
+    parser.add_argument("--webhook-events", type=int, default=10, help="events per delivery")
+    parser.add_argument(
+        "--webhook-connections", type=int, default=16, help="concurrent connections (16)"
+    )
+    parser.add_argument(
+        "--webhook-workers", default="1,2", help="receiver worker counts to run (1,2)"
+    )
     args = parser.parse_args(argv)
     only = tuple(x.strip() for x in args.only.split(",") if x.strip())
     unknown = [x for x in only if x not in CONTENDERS]
@@ -283,7 +301,7 @@ def run_main_block(config: Config, workdir: Path, out: dict[str, Any]) -> None:
                 rows[name]["details"] = {
                     k: result.get(k) for k in ("bytes", "rows", "requests") if k in result
                 }
-        if not {"product", "views"} & set(config.only):
+        if not {"product", "views", "report"} & set(config.only):
             return
         warehouse = workdir / "product-warehouse"
         full: dict[str, Any] = {}
@@ -321,6 +339,22 @@ def run_main_block(config: Config, workdir: Path, out: dict[str, Any]) -> None:
                 if "error" in views:
                     views = {"available": False, "reason": views["error"]}
                 out["views"] = views
+        if "report" in config.only:
+            out["report"] = run_report(full, runner, warehouse)
+
+
+def run_report(full: dict[str, Any], runner: Runner, warehouse: Path) -> dict[str, Any]:
+    """`lune-pipeline report` over the product's warehouse, each in a fresh process: every
+    account (the command's default), then the account with the most orders alone."""
+    if "error" in full:
+        return {"available": False, "reason": "the backfill failed"}
+    found: dict[str, Any] = {"available": True}
+    for scope in ("all", "one"):
+        result = runner.run("report", f"report-{scope}", warehouse=str(warehouse), scope=scope)
+        if "error" in result:
+            return {"available": False, "reason": result["error"]}
+        found[scope] = result
+    return found
 
 
 def _product_details(result: dict[str, Any]) -> dict[str, Any]:
@@ -470,9 +504,46 @@ def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     configs, args = parse_args(argv)
-    for config in configs:
-        run_config(config, args)
+    if set(configs[0].only) & set(ORDER_CONTENDERS):
+        for config in configs:
+            run_config(config, args)
+    if "webhooks" in configs[0].only:
+        run_webhooks(args)
     return 0
+
+
+def run_webhooks(args: argparse.Namespace) -> None:
+    """The receiver benchmark: its own section of RESULTS.md, independent of `--orders`."""
+    from . import webhooks
+
+    _say(
+        f"Benchmark: webhook receiver, {args.webhook_rate:g} deliveries/s of "
+        f"{args.webhook_events} events for {args.webhook_seconds:g} s, then saturated"
+    )
+    machine = machine_info()
+    workdir = Path(tempfile.mkdtemp(prefix="lune-bench-webhooks-"))
+    try:
+        result = webhooks.run(
+            workdir,
+            rate=args.webhook_rate,
+            seconds=args.webhook_seconds,
+            events=args.webhook_events,
+            connections=args.webhook_connections,
+            seed=args.seed,
+            workers=tuple(int(n) for n in args.webhook_workers.split(",") if n.strip()),
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    result["machine"] = machine
+    text = webhooks.section(result)
+    print(text)
+    if not args.no_write:
+        store = load_store()
+        store["webhooks"] = result
+        RESULTS_JSON.write_text(json.dumps(store, indent=1, default=str) + "\n")
+        report.write_results_md(RESULTS_MD, store)
+        _say(f"wrote {RESULTS_MD.relative_to(ROOT)} and {RESULTS_JSON.relative_to(ROOT)}")
 
 
 def run_config(config: Config, args: argparse.Namespace) -> None:
@@ -497,7 +568,7 @@ def run_config(config: Config, args: argparse.Namespace) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="lune-bench-"))
         temporary = True
     try:
-        if {"floor", "handwritten", "product", "views"} & set(config.only):
+        if {"floor", "handwritten", "product", "views", "report"} & set(config.only):
             run_main_block(config, workdir, out)
         if "incremental50k" in config.only:
             run_single_account_block(config, workdir, out)

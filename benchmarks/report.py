@@ -11,6 +11,8 @@ END = "<!-- end of generated benchmark results -->"
 ROW_ORDER = ("floor", "handwritten", "product_full", "product_incremental")
 RSS_LIMIT_MB = 400.0
 RSS_GROWTH_LIMIT = 0.10  # "not growing with N": at most +10% for the larger N
+REPORT_SECONDS_LIMIT = 5.0
+REPORT_MB_LIMIT = 2.0
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -181,6 +183,35 @@ def targets(result: dict[str, Any], store: dict[str, Any]) -> list[list[str]]:
                     verdict,
                 ]
             )
+    found += _report_targets(result.get("report"))
+    return found
+
+
+def _report_targets(report: dict[str, Any] | None) -> list[list[str]]:
+    """The report's targets: written in under 5 s, each file under 2 MB."""
+    if report is None:
+        return []
+    if not report.get("available"):
+        return [["report written in under 5 s", "unavailable", report.get("reason", "")]]
+    found = []
+    for scope, label in (("all", "every account"), ("one", "one account")):
+        r = report[scope]
+        found.append(
+            [
+                f"report of {label} ({r['files']} file(s)) written in under "
+                f"{REPORT_SECONDS_LIMIT:g} s",
+                f"{r['wall']:.2f} s ({r['process_wall']:.2f} s with Python's start and imports)",
+                _verdict(r["wall"], REPORT_SECONDS_LIMIT, " s"),
+            ]
+        )
+    largest = max(report[s]["max_bytes"] for s in ("all", "one")) / 1e6
+    found.append(
+        [
+            f"each report file under {REPORT_MB_LIMIT:g} MB",
+            f"largest {largest:.2f} MB",
+            _verdict(largest, REPORT_MB_LIMIT, " MB"),
+        ]
+    )
     return found
 
 
@@ -246,6 +277,7 @@ def config_section(result: dict[str, Any], store: dict[str, Any]) -> str:
         parts.append("Targets:\n\n" + _table(["target", "measured", "verdict"], found))
     parts.append(_incremental_section(result))
     parts.append(_views_section(result.get("views")))
+    parts.append(_report_section(result.get("report")))
     parts.append(_single_account_section(result.get("incremental50k")))
     return "\n\n".join(p for p in parts if p) + "\n"
 
@@ -310,6 +342,47 @@ def _views_section(views: dict[str, Any] | None) -> str:
         f"in {views['build_seconds']:.2f} s by `dbt build` (models and data tests); each read "
         "in full, `SELECT *` into Arrow, 3 times):\n\n"
         + _table(["view", "first s", "best s", "rows", "error"], table)
+    )
+
+
+def _report_section(report: dict[str, Any] | None) -> str:
+    if report is None:
+        return ""
+    if not report.get("available"):
+        return f"Report: **unavailable** — {report.get('reason')}."
+    table = []
+    for scope in ("all", "one"):
+        r = report[scope]
+        table.append(
+            [
+                "every account" if scope == "all" else "the account with most orders",
+                str(r["files"]),
+                _num(r["wall"]),
+                _num(r.get("cpu_seconds")),
+                _num(r["process_wall"]),
+                _num(r["peak_rss_mb"], 0),
+                f"{r['max_bytes'] / 1e6:.2f}",
+                f"{r['total_bytes'] / 1e6:.2f}",
+            ]
+        )
+    return (
+        "`lune-pipeline report` over the product's warehouse (latest complete reporting year, "
+        "HTML; each in a fresh process; wall = `reports.write_for_pipeline`, imports "
+        "excluded, vl-convert's engine start included; CPU = user + system seconds of all its "
+        "threads in that section; process = the whole subprocess):\n\n"
+        + _table(
+            [
+                "report of",
+                "files",
+                "wall s",
+                "CPU s",
+                "process s",
+                "peak RSS MB",
+                "largest MB",
+                "all files MB",
+            ],
+            table,
+        )
     )
 
 
@@ -385,6 +458,10 @@ def write_results_md(path: Path, store: dict[str, Any]) -> None:
     scaling = scaling_section(store)
     if scaling:
         body.append("### Memory against N\n\n" + scaling)
+    if store.get("webhooks"):
+        from .webhooks import section
+
+        body.append(section(store["webhooks"]))
     block = BEGIN + "\n" + "\n\n".join(body).rstrip() + "\n" + END
     if path.exists():
         text = path.read_text()

@@ -63,6 +63,13 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         outcome = product.time_views(base_url, api_key, Path(spec["warehouse"]))
         outcome["wall"] = time.perf_counter() - started
+    elif contender == "report":
+        from . import product
+
+        product.warm_report_imports()
+        imported = time.perf_counter()
+        baseline = status_mb("VmRSS")
+        outcome = product.time_report(base_url, api_key, Path(spec["warehouse"]), spec["scope"])
     else:
         raise SystemExit(f"unknown contender {contender!r}")
     outcome.update(

@@ -87,12 +87,12 @@ class LuneApi:
         handler = self._match(method, parts)
         if handler is not None:
             return handler
-        if any(self._match(other, parts) for other in ("GET", "POST") if other != method):
+        if any(self._match(other, parts) for other in ("GET", "POST", "DELETE") if other != method):
             raise ApiError(405, "validation_error", f"{method} is not allowed here.")
         raise not_found("The endpoint /v1/" + "/".join(parts))
 
     def _match(self, method: str, parts: list[str]) -> Handler | None:
-        get, post = method == "GET", method == "POST"
+        get, post, delete = method == "GET", method == "POST", method == "DELETE"
         match parts:
             case ["accounts", "me"] if get:
                 return self._own_account
@@ -128,6 +128,16 @@ class LuneApi:
                 return lambda a, q, b: self._certificate(a, check_id(order_id, "order"))
             case ["estimates", "electricity", estimate_id] if get:
                 return lambda a, q, b: self._estimate(a, check_id(estimate_id, "estimate"))
+            case ["webhooks"] if get:
+                return lambda a, q, b: json_reply(
+                    self.world.webhooks.list_json(list(q.get("account_id", [])) or None)
+                )
+            case ["webhooks"] if post:
+                return self._create_webhook
+            case ["webhooks", webhook_id] if get:
+                return lambda a, q, b: json_reply(self.world.webhooks.get_json(webhook_id))
+            case ["webhooks", webhook_id] if delete:
+                return lambda a, q, b: self._delete_webhook(webhook_id)
         return None
 
     def _account(self, header: str | None) -> AccountState:
@@ -258,6 +268,18 @@ class LuneApi:
                 404, "estimate_not_found", f"This account has no estimate {estimate_id!r}."
             )
         return json_reply(self.world.estimate_json(account, estimate))
+
+    # --- webhooks --------------------------------------------------------------------------
+
+    def _create_webhook(self, account: AccountState, query: Query, body: bytes) -> Reply:
+        """POST /v1/webhooks: an endpoint of the organisation (every account, or account_ids)."""
+        request = _json_object(body)
+        now_ms = int(self.world.now.timestamp() * 1000)
+        return json_reply(self.world.webhooks.create(request, self.world.account_ids(), now_ms))
+
+    def _delete_webhook(self, webhook_id: str) -> Reply:
+        self.world.webhooks.delete(webhook_id)
+        return Reply(204, b"", content_type="")  # No Content: no body, no type
 
     def _create_order(self, kind: str, account: AccountState, body: bytes) -> Reply:
         request = parse_order_request(kind, body, self.world.catalogue)

@@ -42,7 +42,8 @@ def serve(
         print(
             f"  {len(world.account_ids())} accounts, "
             f"admin at {server.base_url}/_sandbox/"
-            "{advance,faults,log,accounts,malformed,estimates,forget,state}; Ctrl-C stops it",
+            "{advance,faults,log,accounts,malformed,estimates,forget,state,webhooks,"
+            "webhook-events,webhook-attempts}; Ctrl-C stops it",
             flush=True,
         )
         try:

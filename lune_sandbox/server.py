@@ -6,6 +6,7 @@ import contextlib
 import ipaddress
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -51,7 +52,9 @@ class SandboxServer:
     """Serves a SandboxWorld on `host:port` (port 0: a free one) in a background thread.
 
     `rate_limit` requests per second per API key (None or 0: unlimited). Use `start()` /
-    `stop()` or `with SandboxServer(world) as server:`.
+    `stop()` or `with SandboxServer(world) as server:`. While it runs, webhooks registered
+    with the world are delivered from background threads (`webhook_settings`: backoff,
+    timeout, batch size, duplicates; see lune_sandbox.webhooks.DeliverySettings).
     """
 
     def __init__(
@@ -62,8 +65,11 @@ class SandboxServer:
         rate_limit: float | None = 15,
         fault_seed: int = 0,
         log_limit: int = 200_000,
+        webhook_settings: dict[str, Any] | None = None,
     ) -> None:
         self.world = world
+        if webhook_settings:
+            world.webhooks.configure(**webhook_settings)
         self.host = host
         self.requested_port = port
         self.faults = Faults(fault_seed)
@@ -86,12 +92,14 @@ class SandboxServer:
                 daemon=True,
             )
             self._thread.start()
+            self.world.webhooks.start()
         return self
 
     def stop(self) -> None:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self.world.webhooks.stop()
         httpd.shutdown()
         httpd.server_close()
         httpd.close_connections()  # handler threads blocked on keep-alive reads end now
@@ -197,6 +205,15 @@ class SandboxServer:
                     return json_reply(record)
                 case "GET", "state":
                     return json_reply(self._state())
+                case "GET", "webhooks":
+                    return json_reply(self.world.webhooks.snapshot())
+                case "POST", "webhooks":
+                    self.world.webhooks.configure(**kwargs)
+                    return json_reply(self.world.webhooks.snapshot())
+                case "GET", "webhook-events":
+                    return json_reply(self.world.webhooks.events)
+                case "GET", "webhook-attempts":
+                    return json_reply(self.world.webhooks.attempts_json())
             return Reply(404, error_body("not_found", f"No admin endpoint {method} {route}."))
         except (TypeError, ValueError, KeyError, orjson.JSONDecodeError) as e:
             return Reply(400, error_body("validation_error", f"{type(e).__name__}: {e}"))
@@ -246,6 +263,13 @@ class _HTTPServer(ThreadingHTTPServer):
         with self._connections_lock:
             self._connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request (killed, timed out) is not the server's error;
+        anything else is printed as socketserver does."""
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         with self._connections_lock:
@@ -327,7 +351,7 @@ class _Handler(BaseHTTPRequestHandler):
             phrase = "Unknown"
         lines = [
             f"HTTP/1.1 {reply.status} {phrase}",
-            f"Content-Type: {reply.content_type}",
+            *([f"Content-Type: {reply.content_type}"] if reply.content_type else []),
             f"Content-Length: {len(reply.body)}",
             # the version that processed the request: the newest one when none (or an unknown
             # one, refused) was asked for

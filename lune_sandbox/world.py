@@ -6,7 +6,8 @@ seed drawn from it), consumed only by calls that change the world (generate, adv
 add_client_account, inject_malformed, add_estimate, creating orders), never by reads, so two
 worlds given the same seed and the same calls stay identical. The few estimates every account
 starts with come from a generator of their own (seeded from the world's seed and the account),
-so that holding them changed none of the orders a seed generates.
+so that holding them changed none of the orders a seed generates. Webhooks (`webhooks`) have
+generators of their own too: registering endpoints and delivering events change no order.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .lazy import LazyHistory
 from .orders import OPEN_STATUSES, OrderEntry, iso_ms
 from .pricing import HUNDRED, TONNE_PLACES, Purchase, decimal_text, truncate
 from .validation import OrderRequest
+from .webhooks import WebhookHub
 
 DEFAULT_API_KEY = "sandbox_sk_live_do_not_use"
 HISTORY_START = datetime(2023, 1, 1, tzinfo=UTC)
@@ -109,6 +111,8 @@ class SandboxWorld:
         self._open: dict[tuple[str, str], OrderEntry] = {}
         self._malformed_seq = 0
         self._organisation_id = self._new_id()
+        # registered webhooks and the events of every change from now on (own generators)
+        self.webhooks = WebhookHub(seed, self._organisation_id, self._new_id)
         name, currency = _OWN_ACCOUNT
         self._add_account(name, currency, scope="account")
 
@@ -555,8 +559,10 @@ class SandboxWorld:
             changed: list[str] = []
             pool = list(self._open.values())
             for entry in rng.sample(pool, min(transitions, len(pool))):
+                before = (entry.status, entry.stage, entry.retired)
                 if entry.step(rng):
                     changed.append(entry.id or "")
+                    self._announce(entry, before)
                 if not entry.is_open:
                     del self._open[(entry.account_id, entry.id or "")]
             targets = [a for a in self._accounts.values() if a.book.valid_count]
@@ -584,7 +590,14 @@ class SandboxWorld:
         account.book.add(entry)
         self._remember_estimates_of(account, [entry])
         self._open[(account.id, entry.id or "")] = entry
+        self._announce(entry, None)
         return entry.id or ""
+
+    def _announce(self, entry: OrderEntry, before: tuple[str, str, int] | None) -> None:
+        """Hands a change to the webhooks (events only while an endpoint listens; nothing
+        here draws from the world's generator)."""
+        if self.webhooks.listening(entry.account_id):
+            self.webhooks.order_changed(entry, before, self._now_ms)
 
     def add_estimate(self, account_id: str, mass: Decimal | str) -> dict[str, Any]:
         """A new electricity estimate of `mass` tonnes (to the gram) in the account; as served.
@@ -691,6 +704,7 @@ class SandboxWorld:
             self._now_ms += 1000
             account.book.add(entry)
             self._open[(account.id, entry.id or "")] = entry
+            self._announce(entry, None)
             return entry, True
 
     def _check_estimate(self, account: AccountState, request: OrderRequest) -> None:

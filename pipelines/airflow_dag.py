@@ -1,11 +1,14 @@
-"""Airflow DAG: load Lune orders, then build the reporting project (dbt), as two tasks.
+"""Airflow DAG: load Lune orders, then build the reporting project (dbt), as two tasks;
+optionally a third writes the carbon-credit report (`report.enabled` in the manifest).
 
 Copy or symlink this file into the DAG folder of an Airflow that has this package installed
 (`pip install -r requirements-airflow.lock` then `pip install --no-deps .`). Schedule,
 retries and the profile come from dlt_project.yml (LUNE_MANIFEST points at it; LUNE_PROFILE
 picks the profile). The Lune key and warehouse credentials come from the worker's
 environment or an Airflow-provided secrets backend, as dlt config (SOURCES__LUNE__API_KEY,
-DESTINATION__<NAME>__CREDENTIALS).
+DESTINATION__<NAME>__CREDENTIALS). With `report.enabled: true` the report of every account
+for the latest complete reporting year goes to `report.out` (relative to the manifest) after
+each build, as `lune-pipeline report` would write it.
 
 dlt's PipelineTasksGroup is not used: it calls `pipeline.run()` directly, bypassing this
 product's runner (one run at a time, finishing packages of a killed run first, the run
@@ -77,7 +80,29 @@ def lune_orders():
         options = _options(pipelines_dir=pipelines_dir)
         return build_reporting(make_pipeline(options), options).to_dict()
 
-    transform(load())
+    @task
+    def report(_built: dict[str, Any], **context: Any) -> list[str]:
+        """The carbon-credit report of every account, from the marts just built."""
+        from pathlib import Path
+
+        from pipelines.runner import last_run_path, make_pipeline
+        from reports import ReportRequest, write_for_pipeline
+
+        pipelines_dir = context.get("params", {}).get("pipelines_dir")
+        pipeline = make_pipeline(_options(pipelines_dir=pipelines_dir))
+        request = ReportRequest(
+            out=Path(SETTINGS.report_dir),
+            format=SETTINGS.report_format,
+            fiscal_year_start_month=SETTINGS.transform_vars.get("fiscal_year_start_month", 1),
+        )
+        return [
+            str(p)
+            for p in write_for_pipeline(pipeline, request, run_record=last_run_path(pipeline))
+        ]
+
+    built = transform(load())
+    if SETTINGS.report_enabled:
+        report(built)
 
 
 dag_object = lune_orders()

@@ -1,4 +1,4 @@
-"""`lune-pipeline`: run, transform, status, demo and sandbox commands."""
+"""`lune-pipeline`: run, transform, status, report, demo, sandbox and webhooks commands."""
 
 from __future__ import annotations
 
@@ -79,6 +79,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(status)
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
+    report = commands.add_parser(
+        "report", help="write the carbon-credit report: one HTML (or PDF) file per account"
+    )
+    _add_common(report)
+    report.add_argument(
+        "--account",
+        action="append",
+        dest="report_accounts",
+        metavar="ID",
+        help="account id, repeatable (default: every account)",
+    )
+    report.add_argument(
+        "--year", type=int, help="reporting year (default: the latest complete one)"
+    )
+    report.add_argument(
+        "--out", help="a file for one account, else a folder (default: the manifest's report.out)"
+    )
+    report.add_argument("--format", choices=("html", "pdf"), help="html (default) or pdf")
+
     demo = commands.add_parser("demo", help="load the local sandbox into a DuckDB file")
     demo.add_argument("--path", default="var/demo/lune_demo.duckdb", help="DuckDB file to write")
     demo.add_argument("--seed", type=int, default=7)
@@ -92,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--client-accounts", type=int, default=4)
     sandbox.add_argument("--orders-per-account", type=int, default=250)
     sandbox.add_argument("--rate-limit", type=float, default=15.0, help="0 turns it off")
+
+    from .webhooks.commands import add_parser as add_webhooks_parser
+
+    add_webhooks_parser(commands)
     return parser
 
 
@@ -197,6 +220,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     return print_status(run_options(args, settings), as_json=args.json)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from reports import ReportError, ReportRequest, write_for_pipeline
+
+    from .runner import describe_error, last_run_path, make_pipeline
+
+    settings = settings_for(args)
+    request = ReportRequest(
+        account_ids=args.report_accounts,
+        year=args.year,
+        out=Path(args.out) if args.out else Path(settings.report_dir),
+        format=args.format or (None if args.out else settings.report_format),
+        fiscal_year_start_month=settings.transform_vars.get("fiscal_year_start_month", 1),
+    )
+    try:
+        pipeline = make_pipeline(run_options(args, settings))
+        written = write_for_pipeline(pipeline, request, run_record=last_run_path(pipeline))
+    except ReportError as e:
+        print(f"lune-pipeline: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as e:
+        print(f"lune-pipeline: {describe_error(e)}", file=sys.stderr)
+        return EXIT_FAILED
+    for path in written:
+        print(path)
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -217,12 +269,20 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from .webhooks.commands import cmd_webhooks as run_webhooks_command
+
+    return run_webhooks_command(args)
+
+
 COMMANDS = {
     "run": cmd_run,
     "transform": cmd_transform,
     "status": cmd_status,
+    "report": cmd_report,
     "demo": cmd_demo,
     "sandbox": cmd_sandbox,
+    "webhooks": cmd_webhooks,
 }
 
 

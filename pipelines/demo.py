@@ -2,7 +2,9 @@
 
 Starts the bundled Lune sandbox on a free loopback port, loads it into a fresh DuckDB file,
 moves the sandbox's clock forward (new orders, open orders advancing), runs again to show
-the incremental sync, and prints what landed and how to query it.
+the incremental sync, prints what landed and how to query it, and ends by writing the
+carbon-credit report of every account (`lune_reports/` next to the DuckDB file) and printing
+where the files are.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def run_demo(path: str, seed: int = DEMO_SEED) -> int:
 
     db_path = Path(path).resolve()
     work_dir = db_path.parent / "pipelines"
+    reports_dir = db_path.parent / "lune_reports"
     # the sandbox starts from its seed every time, so the warehouse must too
     shutil.rmtree(work_dir, ignore_errors=True)
     for leftover in (db_path, db_path.with_suffix(db_path.suffix + ".wal")):
@@ -60,6 +63,23 @@ def run_demo(path: str, seed: int = DEMO_SEED) -> int:
             print(f"lune-pipeline demo: {e}")
             return 1
     _describe(db_path)
+    return _write_reports(options, reports_dir)
+
+
+def _write_reports(options: RunOptions, folder: Path) -> int:
+    """The report of every account for the latest complete reporting year."""
+    from reports import ReportError, ReportRequest, write_for_pipeline
+
+    from .runner import make_pipeline
+
+    try:
+        written = write_for_pipeline(make_pipeline(options), ReportRequest(out=folder))
+    except ReportError as e:
+        print(f"lune-pipeline demo: {e}")
+        return 1
+    print("\nCarbon-credit reports (one per account, open them in a browser):")
+    for report in written:
+        print(f"  {report}")
     return 0
 
 

@@ -37,6 +37,11 @@ class Settings:
     cron: str = "0 3 * * *"
     retries: int = 2
     retry_delay_minutes: int = 10
+    # the carbon-credit report (`report` section): the Airflow DAG writes it after each build
+    # when enabled; `lune-pipeline report` writes it on demand into report_dir
+    report_enabled: bool = False
+    report_dir: str = "lune_reports"
+    report_format: str = "html"
     # the manifest these settings came from (None: no manifest, defaults)
     manifest_path: Path | None = None
 
@@ -105,6 +110,7 @@ def load_settings(path: Path | None = None, profile: str | None = None) -> Setti
     source = (resolved.get("sources") or {}).get(pipeline.get("source", "lune")) or {}
     transforms = resolved.get("transforms") or {}
     schedule = resolved.get("schedule") or {}
+    report = resolved.get("report") or {}
     return Settings(
         profile=chosen,
         pipeline_name=pipeline_name,
@@ -120,6 +126,9 @@ def load_settings(path: Path | None = None, profile: str | None = None) -> Setti
         cron=schedule.get("cron", "0 3 * * *"),
         retries=int(schedule.get("retries", 2)),
         retry_delay_minutes=int(schedule.get("retry_delay_minutes", 10)),
+        report_enabled=bool(report.get("enabled", False)),
+        report_dir=_report_dir(path, report.get("out")),
+        report_format=_report_format(path, report.get("format")),
         manifest_path=path,
     )
 
@@ -136,6 +145,20 @@ def _project_dir(manifest: Path, value: Any) -> str | None:
             f"transforms.project_dir in {manifest} is {value!r}, which holds no dbt_project.yml."
         )
     return str(folder)
+
+
+def _report_dir(manifest: Path, value: Any) -> str:
+    """`report.out`, relative to the manifest's folder when not absolute."""
+    folder = Path(str(value or "lune_reports")).expanduser()
+    if not folder.is_absolute():
+        folder = manifest.resolve().parent / folder
+    return str(folder)
+
+
+def _report_format(manifest: Path, value: Any) -> str:
+    if value in (None, "html", "pdf"):
+        return value or "html"
+    raise ManifestError(f"report.format in {manifest} must be html or pdf, not {value!r}.")
 
 
 # transforms settings that are dbt vars of the reporting project, with the type they take

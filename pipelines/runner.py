@@ -1,8 +1,9 @@
 """Runs the Lune source through a dlt pipeline: one job, safe to schedule and to rerun.
 
 - One run at a time per pipeline (a lock file next to the pipeline's working directory).
-- A load package left by a killed run is finished before new data is read, so the state
-  that travelled with it lands together with its data.
+- What a killed run left behind is finished, discarded or set aside before new data is read
+  (`pipelines.leftovers`), so the sync state that travels with a package lands together with
+  its data and a bad leftover cannot block every later run.
 - Parquet load files where the warehouse takes them (far faster and leaner than INSERTs).
 - The reporting project (dbt, `sql/`) is built after each successful load: models, seeds
   and data tests; a failing `error` test fails the run, `warn` tests are reported.
@@ -27,23 +28,19 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-from dlt.common.configuration.exceptions import ConfigFieldMissingException
-from dlt.pipeline.exceptions import PipelineStepFailed
 
+# RunError and describe_error live in pipelines.errors; importing them from here still works
+from pipelines.errors import RunError, describe_error, log_error_chain
+from pipelines.leftovers import LeftoverReport, finish_leftovers
+from pipelines.webhooks.loading import attach_webhooks
 from sources.lune import RunReport, lune_source
-from sources.lune.errors import LuneError
-from transforms.errors import TransformError
 
-from . import first_load, warehouse
+from . import warehouse
 
 log = logging.getLogger("lune.pipeline")
 
 PIPELINE_NAME = "lune_orders"
 DATASET_NAME = "lune"
-
-
-class RunError(Exception):
-    """A run failed; `str()` is one sentence for the user, with no secret in it."""
 
 
 @dataclass
@@ -65,6 +62,8 @@ class RunOptions:
     source_options: dict[str, Any] = field(default_factory=dict)
     # where a relative DuckDB path is resolved (the manifest's folder); None: the working dir
     warehouse_base: Path | None = None
+    # the webhook receiver's spool to load into webhook_events; None: SOURCES__LUNE__WEBHOOK_SPOOL
+    webhook_spool: str | None = None
 
 
 @dataclass
@@ -73,6 +72,8 @@ class RunSummary:
     finished_at: str = ""
     duration_seconds: float = 0.0
     outcome: str = "running"
+    # the last step started: after a failure, the one that failed
+    step: str = ""
     error: str | None = None
     pipeline_name: str = PIPELINE_NAME
     dataset: str = DATASET_NAME
@@ -84,11 +85,16 @@ class RunSummary:
     notices: list[str] = field(default_factory=list)
     load_ids: list[str] = field(default_factory=list)
     resumed_pending_packages: int = 0
+    # packages of interrupted runs dropped or set aside (see pipelines/leftovers.py)
+    discarded_packages: list[dict[str, str]] = field(default_factory=list)
+    set_aside_packages: list[dict[str, str]] = field(default_factory=list)
+    duplicates_removed: dict[str, int] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
     orders: dict[str, int] = field(default_factory=dict)
     status_transitions: dict[str, int] = field(default_factory=dict)
     quarantined: int = 0
     rows_loaded: dict[str, int] = field(default_factory=dict)
+    webhooks: dict[str, int] = field(default_factory=dict)
     transform: dict[str, Any] = field(default_factory=dict)
     accounts: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -115,6 +121,8 @@ class RunSummary:
             "rows loaded: " + (_pairs(self.rows_loaded) or "none"),
             f"personal data: {self.personal_data}",
         ]
+        if self.webhooks:
+            lines.append("webhooks: " + _pairs(self.webhooks))
         if self.transform:
             lines.append(
                 f"reporting: {self.transform['models']} models, {self.transform['tests_passed']} "
@@ -124,6 +132,15 @@ class RunSummary:
         lines += [f"note: {notice}" for notice in self.notices]
         if self.resumed_pending_packages:
             lines.append(f"finished {self.resumed_pending_packages} package(s) of an earlier run")
+        if self.discarded_packages:
+            lines.append(
+                f"discarded {len(self.discarded_packages)} unfinished package(s) of an earlier "
+                "run: " + ", ".join(p["kind"] for p in self.discarded_packages)
+            )
+        for package in self.set_aside_packages:
+            lines.append(
+                f"set aside package {package['load_id']} ({package['stage']}): {package['reason']}"
+            )
         if self.error:
             lines.append(f"error: {self.error}")
         return "\n".join(lines)
@@ -243,7 +260,8 @@ def run(options: RunOptions) -> RunSummary:
             )
     except Exception as e:
         summary.outcome = "failed"
-        summary.error = describe_error(e)
+        summary.error = describe_error(e, summary.step or None)
+        log_error_chain(e, f"run failed: {summary.error}")
         raise RunError(summary.error) from e
     finally:
         summary.finished_at = datetime.now(UTC).isoformat()
@@ -275,6 +293,9 @@ def _follow_warehouse(pipeline: dlt.Pipeline, summary: RunSummary) -> None:
 
 def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary) -> None:
     file_format = loader_file_format(pipeline)
+    # built before the sync so that its read-ahead requests overlap dlt's setup; a
+    # configuration error here is reported as the extract's, as when it was built later
+    summary.step = "extract"
     report = RunReport()
     source = lune_source(
         account_ids=list(options.account_ids) if options.account_ids else None,
@@ -289,28 +310,35 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
         **options.source_options,
     )
     # As dlt's own run() does: a runner with an empty disk (CI, a fresh Airflow worker) takes
-    # the sync state stored in the destination; a newer local state (a killed run's) wins.
+    # the sync state stored in the destination; a newer local state (a killed run's) is kept
+    # until its package is settled below.
+    summary.step = "sync"
     step = time.monotonic()
     pipeline.sync_destination()
     summary.timings["sync_state"] = round(time.monotonic() - step, 3)
-    if pipeline.has_pending_data:
-        # A killed run left a package behind: its data and its state belong together, so
-        # finish loading it first; the fresh extract below then starts from its state.
-        pending = len(pipeline.list_extracted_load_packages()) + len(
-            pipeline.list_normalized_load_packages()
-        )
-        log.warning("finishing %d load package(s) left by an interrupted run", pending)
-        pipeline.normalize()
-        first_load.repair_resumed_jobs(pipeline)
-        pipeline.load()
-        summary.resumed_pending_packages = pending
+    # A killed run's packages: each finished, discarded or set aside by what it is, and the
+    # local sync state left equal to the destination's; the fresh extract starts from there.
+    summary.step = "leftovers"
+    step = time.monotonic()
+    leftovers = LeftoverReport()
+    try:
+        finish_leftovers(pipeline, leftovers)
+    finally:
+        summary.resumed_pending_packages = len(leftovers.finished)
+        summary.discarded_packages = leftovers.discarded
+        summary.set_aside_packages = leftovers.set_aside
+        summary.duplicates_removed = leftovers.duplicates_removed
+        summary.timings["leftovers"] = round(time.monotonic() - step, 3)
 
+    summary.step = "extract"
+    webhooks = attach_webhooks(source, options.webhook_spool, options.source_options)
     step = time.monotonic()
     pipeline.extract(source, loader_file_format=file_format)
     summary.timings["extract"] = round(time.monotonic() - step, 3)
     _collect(report, summary)
     log.info("extract done in %.2fs: %s", summary.timings["extract"], _pairs(summary.orders))
 
+    summary.step = "normalize"
     step = time.monotonic()
     pipeline.normalize()
     summary.timings["normalize"] = round(time.monotonic() - step, 3)
@@ -323,13 +351,19 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
         }
     log.info("normalize done in %.2fs", summary.timings["normalize"])
 
+    summary.step = "load"
     step = time.monotonic()
     load_info = pipeline.load()
     summary.timings["load"] = round(time.monotonic() - step, 3)
     summary.load_ids = list(load_info.loads_ids)
     log.info("load done in %.2fs: load ids %s", summary.timings["load"], summary.load_ids)
+    if webhooks is not None:
+        # the load holding these events is complete: only now do their files leave incoming/
+        summary.webhooks = webhooks.commit()
+        summary.quarantined += len(webhooks.quarantined)
 
     if options.transform:
+        summary.step = "transform"
         step = time.monotonic()
         summary.transform = build_reporting(pipeline, options).to_dict()
         summary.timings["transform"] = round(time.monotonic() - step, 3)
@@ -364,33 +398,6 @@ def _collect(report: RunReport, summary: RunSummary) -> None:
     summary.personal_data = report.personal_data
     if report.personal_data_notice:
         summary.notices.append(report.personal_data_notice)
-
-
-def describe_error(error: BaseException) -> str:
-    """One sentence naming what went wrong, from the first cause a user can act on."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, (LuneError, RunError, TransformError)):
-            return str(current)
-        if isinstance(current, ConfigFieldMissingException):
-            fields = ", ".join(current.fields)
-            if "api_key" in fields:
-                return (
-                    "No Lune API key is configured: set SOURCES__LUNE__API_KEY or "
-                    "[sources.lune] api_key in .dlt/secrets.toml."
-                )
-            return (
-                f"Missing configuration: {fields} of {current.spec_name} "
-                f"({str(current).strip().splitlines()[-1].strip()})."
-            )
-        nxt = current.__cause__ or current.__context__
-        if nxt is None and isinstance(current, PipelineStepFailed):
-            nxt = current.exception
-        current = nxt
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text[:500]
 
 
 def last_run_path(pipeline: dlt.Pipeline) -> Path:

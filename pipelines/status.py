@@ -9,6 +9,7 @@ from typing import Any
 import dlt
 
 from . import warehouse
+from .leftovers import pending_packages, set_aside_packages
 from .runner import RunOptions, describe_error, last_run_path, make_pipeline
 
 log = logging.getLogger("lune.status")
@@ -35,6 +36,16 @@ def collect_status(options: RunOptions) -> dict[str, Any]:
         "tables": {},
         "accounts": {},
         "quarantined_records": 0,
+        # left by an interrupted run; the next run finishes or discards them
+        "pending_packages": pending_packages(pipeline),
+        # failed for good and moved out of the pipeline; their orders were read again
+        "set_aside_packages": [
+            {
+                k: p.get(k)
+                for k in ("load_id", "stage", "extracted_at", "set_aside_at", "reason", "path")
+            }
+            for p in set_aside_packages(pipeline)
+        ],
         "healthy": False,
     }
     path = last_run_path(pipeline)
@@ -136,4 +147,18 @@ def print_status(options: RunOptions, *, as_json: bool) -> int:
                 f"{account['open_orders']} open orders"
             )
         print(f"quarantined records: {status['quarantined_records']}")
+        pending = status["pending_packages"]
+        print(
+            f"pending packages: {len(pending)}"
+            + (" (the next run finishes or discards them)" if pending else "")
+        )
+        for package in pending:
+            print(f"  {package['load_id']} {package['stage']}, extracted {package['extracted_at']}")
+        set_aside = status["set_aside_packages"]
+        print(f"set-aside packages: {len(set_aside)}")
+        for package in set_aside:
+            print(
+                f"  {package['load_id']} ({package['stage']}, set aside {package['set_aside_at']}):"
+                f" {package['reason']}"
+            )
     return 0 if status["healthy"] else 1

@@ -1,5 +1,6 @@
 """The Airflow DAG under a real Airflow: it imports cleanly, and `airflow dags test` loads the
-sandbox and builds the reporting project. Runs in the Airflow venv (`make test-airflow`, part
+sandbox, builds the reporting project and, with `report.enabled`, writes the carbon-credit
+report of every account. Runs in the Airflow venv (`make test-airflow`, part
 of `make test`); skipped in an environment without Airflow."""
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ def test_dag_loads_the_sandbox_under_airflow(tmp_path):
     dags.mkdir()
     shutil.copy(REPO / "pipelines" / "airflow_dag.py", dags / "lune_orders_dag.py")
     manifest = (REPO / "dlt_project.yml").read_text().replace("retries: 2", "retries: 0")
+    assert "  enabled: false\n  # Folder for the reports" in manifest  # off by default
+    manifest = manifest.replace(
+        "  enabled: false\n  # Folder for the reports",
+        "  enabled: true\n  # Folder for the reports",
+    )
     (tmp_path / "dlt_project.yml").write_text(manifest)
     world = SandboxWorld.generate(seed=9, client_accounts=2, orders_per_account=80)
     with SandboxServer(world, port=0, rate_limit=15) as server:
@@ -84,5 +90,9 @@ def test_dag_loads_the_sandbox_under_airflow(tmp_path):
             ).fetchall()
         }
     assert "order_details" in views
+    # the report task wrote one page per account, beside the manifest (report.out)
+    reports = sorted((tmp_path / "lune_reports").glob("lune-report-*.html"))
+    assert len(reports) == len(world.account_ids())
+    assert all(any(a in p.name for p in reports) for a in world.account_ids())
     # the DAG's pipeline kept its working files in the test's dlt data directory
     assert (tmp_path / "dlt" / "pipelines" / "lune_orders" / "state.json").is_file()

@@ -329,4 +329,5 @@ def test_declared_sources_cover_every_loaded_table():
         "bundles",
         "projects",
         "quarantined_records",
+        "webhook_events",
     }

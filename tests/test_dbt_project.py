@@ -14,6 +14,7 @@ import yaml
 
 import transforms
 from tests.support.raw_tables import declared_columns
+from tests.support.webhooks import allocation_event, order_event, spool_delivery
 
 PROJECT = transforms.DBT_PROJECT_DIR
 MODEL_FILES = sorted((PROJECT / "models").glob("*/*.sql"))
@@ -148,11 +149,14 @@ def test_eu_member_states_seed():
     assert {"DEU", "FRA", "HRV", "CYP"} <= set(codes) and "GBR" not in codes
 
 
-def test_declared_sources_match_what_the_loader_creates(loader, sandbox_world):
+def test_declared_sources_match_what_the_loader_creates(loader, sandbox_world, tmp_path):
     """The sources YAML restates the loaded tables for the models; a real load must agree with
     it, column for column and type for type, or the stand-ins would hide a drift."""
     sandbox_world.inject_malformed(sandbox_world.account_ids()[0], "bad_decimal")
-    loader.run()
+    spool = tmp_path / "spool"
+    events = [order_event("e1"), allocation_event("e2")]
+    spool_delivery(spool, events, signed_at=1_790_000_000)
+    loader.run(webhook_spool=str(spool))
     with loader.connect() as con:
         rows = con.execute(
             "select table_name, column_name, data_type from information_schema.columns "

@@ -1,7 +1,8 @@
 """The product imports only what pyproject.toml declares: every third-party module imported by
-`pipelines`, `sources`, `transforms` and `lune_sandbox` belongs to a core dependency, and the
-Airflow DAG alone may also use the `airflow` extra. A module that arrives only through another
-package (orjson through dlt, once) breaks when that package stops bringing it."""
+`pipelines`, `sources`, `transforms`, `reports` and `lune_sandbox` belongs to a core
+dependency, and the Airflow DAG alone may also use the `airflow` extra. A module that arrives
+only through another package (orjson through dlt, once) breaks when that package stops
+bringing it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PRODUCT = ("pipelines", "sources", "transforms", "lune_sandbox")
+PRODUCT = ("pipelines", "sources", "transforms", "reports", "lune_sandbox")
 AIRFLOW_ONLY = {REPO / "pipelines" / "airflow_dag.py"}
 # modules of distributions that are not installed in this environment
 NOT_INSTALLED_HERE = {"airflow": "apache-airflow"}

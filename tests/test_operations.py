@@ -168,8 +168,15 @@ def test_marts_are_valid_and_empty_for_an_account_without_orders(tmp_path):
         ]
         assert "esrs_e1_7_summary" in marts
         for mart in marts:
+            if mart == "accounts":  # the reporting entities: listed with or without orders
+                continue
             count = con.execute(f"select count(*) from lune_reporting.{mart}").fetchone()[0]
             assert count == 0, mart
+        accounts = con.execute(
+            "select account_id, order_count, first_order_at from lune_reporting.accounts"
+        ).fetchall()
+    assert sorted(a for a, _, _ in accounts) == sorted(world.account_ids())
+    assert {(n, first) for _, n, first in accounts} == {(0, None)}
 
 
 def _duckdb_settings(loader) -> tuple[str, bool]:

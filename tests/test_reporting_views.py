@@ -897,6 +897,20 @@ def test_offset_link_sales_per_link(views):
     assert list(got) == [("A", "L1")]
 
 
+def test_accounts_lists_every_account_with_its_orders_not_voided(views):
+    columns = ("account_id", "account_name", "account_currency", "account_scope", "order_count")
+    got = [
+        (*pick(r, *columns), r["first_order_at"], r["last_order_at"])
+        for r in views("accounts", "account_id")
+    ]
+    assert got == [
+        # o5 and o12 are cancelled: 6 of A's 8 orders count, o2 first, o11 last
+        ("A", "Acme", "EUR", "account", 6, ts(CREATED["o2"]), ts(CREATED["o11"])),
+        # B: o8 first, o10 (an unknown status, still an order) last
+        ("B", "Beta", "USD", "client_account", 4, ts(CREATED["o8"]), ts(CREATED["o10"])),
+    ]
+
+
 def test_money_columns_sit_beside_a_currency(views):
     """Every mart with an amount column also has `currency` (amounts are never mixed)."""
     money = {

@@ -613,3 +613,86 @@ def test_unknown_api_versions_get_api_version_invalid(published, client, version
         check(published, response)
         assert (response.status_code, error_of(response)) == (400, "api_version_invalid")
         assert response.headers["Lune-Version"] == "2024-08-08"
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+def test_webhook_endpoints_validate(published, client, sandbox_world):
+    """POST /v1/webhooks answers WebhookFullSecret (the whole secret, once); GET shows Webhook
+    (its last 4 characters); DELETE answers 204; each request and answer as described."""
+    own, other = sandbox_world.account_ids()[:2]
+    created = check(
+        published, client.post("/v1/webhooks", json={"url": "https://hooks.acme.io/lune"})
+    )
+    assert created["enabled"] is True and created["account_ids"] == []
+    assert len(created["secret"]) > 20
+    scoped = check(
+        published,
+        client.post(
+            "/v1/webhooks",
+            json={"url": "https://hooks.acme.io/lune?only=other", "account_ids": [other]},
+        ),
+    )
+    assert scoped["account_ids"] == [other]
+    listed = check(published, client.get("/v1/webhooks"))
+    assert [(w["id"], w["secret"]) for w in listed] == [
+        (created["id"], created["secret"][-4:]),
+        (scoped["id"], scoped["secret"][-4:]),
+    ]
+    filtered = check(published, client.get("/v1/webhooks", params={"account_id": other}))
+    assert [w["id"] for w in filtered] == [scoped["id"]]
+    one = check(published, client.get(f"/v1/webhooks/{created['id']}"))
+    assert one == {**created, "secret": created["secret"][-4:]}
+    deleted = client.delete(f"/v1/webhooks/{created['id']}")
+    check(published, deleted)
+    assert deleted.status_code == 204
+    gone = client.get(f"/v1/webhooks/{created['id']}")
+    check(published, gone)
+    assert (gone.status_code, error_of(gone)) == (404, "not_found")
+    assert own in sandbox_world.account_ids()
+
+
+def test_webhook_errors_validate(published, client, sandbox_world):
+    bad = [
+        {"url": "http://hooks.acme.io/lune"},  # Lune takes https only
+        {"url": "https://hooks.acme.io/lune", "account_ids": []},
+        {"url": "https://hooks.acme.io/lune", "account_ids": [UNKNOWN_ID]},
+        {},
+    ]
+    for body in bad:
+        response = client.post("/v1/webhooks", json=body)
+        check(published, response, request_too=False)
+        assert (response.status_code, error_of(response)) == (400, "validation_error"), body
+    for n in range(10):
+        assert client.post("/v1/webhooks", json={"url": f"https://h{n}.acme.io/"}).is_success
+    response = client.post("/v1/webhooks", json={"url": "https://one-more.acme.io/"})
+    check(published, response)
+    assert (response.status_code, error_of(response)) == (400, "webhook_limit_reached")
+
+
+def test_delivered_requests_validate_as_webhook_requests(spec, server, sandbox_world):
+    """Every body the sandbox POSTs is a WebhookRequest; each event's data is an Order or an
+    OrderAllocation snapshot (with the `spec` correction: estimate orders are Orders)."""
+    from tests.support.webhooks import capture_endpoint
+
+    server.world.webhooks.configure(backoff_initial=0.05, backoff_max=0.2)
+    with capture_endpoint() as endpoint:
+        sandbox_world.webhooks.create(
+            {"url": endpoint.url}, sandbox_world.account_ids(), 1_790_000_000_000
+        )
+        for _ in range(4):
+            sandbox_world.advance(new_orders=10, transitions=40)
+        assert sandbox_world.webhooks.wait_idle(30)
+    request = schema_validator(spec, "WebhookRequest")
+    kinds = set()
+    for body in endpoint.bodies():
+        request.validate(body)
+        kinds |= {e["event_type"] for e in body["events"]}
+    assert kinds >= {"order.received", "order.placed", "order.paid", "order.retiring"}
+    assert kinds >= {"order.completed", "allocation.new", "allocation.retired"}
+    assert kinds <= set(
+        spec_event_types := yaml.safe_load(SPEC_PATH.read_text())["components"]["schemas"][
+            "WebhookEvent"
+        ]["properties"]["event_type"]["enum"]
+    ), spec_event_types

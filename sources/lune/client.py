@@ -180,7 +180,9 @@ class LuneClient:
         except orjson.JSONDecodeError:
             raise RetryableResponse(f"HTTP {status} with a body that is not valid JSON") from None
 
-    def _raise_client_error(self, response: httpx.Response, path: str, account_id: str | None):
+    def _raise_client_error(
+        self, response: httpx.Response, path: str, account_id: str | None, method: str = "GET"
+    ):
         status = response.status_code
         code, message = _error_parts(response)
         detail = (
@@ -188,11 +190,11 @@ class LuneClient:
         )
         if status == 401:
             text = (
-                f"Lune API rejected the API key on GET {path} {_for(account_id)} ({detail}); "
-                "check SOURCES__LUNE__API_KEY."
+                f"Lune API rejected the API key on {method} {path} {_for(account_id)} "
+                f"({detail}); check SOURCES__LUNE__API_KEY."
             )
         elif status == 403:
-            text = f"Lune API refused GET {path} {_for(account_id)} ({detail})."
+            text = f"Lune API refused {method} {path} {_for(account_id)} ({detail})."
         elif status == 404:
             raise LuneNotFound(
                 f"Lune API has no {path} {_for(account_id)} ({detail}).",
@@ -202,10 +204,96 @@ class LuneClient:
                 account_id=account_id,
             )
         else:
-            text = f"Lune API rejected GET {path} {_for(account_id)} ({detail})."
+            text = f"Lune API rejected {method} {path} {_for(account_id)} ({detail})."
         raise LuneAPIError(
             text, status=status, error_code=code, endpoint=path, account_id=account_id
         )
+
+    def post(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        account_id: str | None = None,
+        kind: str = "other",
+    ) -> Any:
+        """POSTs a JSON body once; returns the JSON answer.
+
+        A POST creates something, so it is retried only where Lune cannot have acted on it:
+        a 429 (refused by the rate limit) or a connection that was never made. A 5xx or a
+        timeout is not retried (a second POST could create a second object): it raises.
+        """
+        headers = {"Lune-Account": account_id} if account_id else None
+        retrying = Retrying(
+            retry=retry_if_exception_type((RetryableResponse, httpx.ConnectError)),
+            wait=self._wait,
+            stop=stop_after_attempt(self._max_attempts) | stop_after_delay(self._max_retry_seconds),
+            before_sleep=lambda rs: self._log_retry(rs, path, account_id, "POST"),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._post_once(path, body, headers, kind, account_id)
+        except RetryableResponse as e:
+            raise LuneAPIError(
+                f"Lune API POST {path} {_for(account_id)} still failed after "
+                f"{self._max_attempts} attempts: {e}.",
+                endpoint=path,
+                account_id=account_id,
+            ) from None
+        except httpx.TransportError as e:
+            raise LuneAPIError(
+                f"Lune API at {self.base_url} failed on POST {path} {_for(account_id)} "
+                f"({type(e).__name__}: {_short(e)}); check whether it took effect before "
+                "trying again.",
+                endpoint=path,
+                account_id=account_id,
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _post_once(
+        self,
+        path: str,
+        body: dict[str, Any],
+        headers: dict[str, str] | None,
+        kind: str,
+        account_id: str | None,
+    ) -> Any:
+        self._limiter.acquire()
+        with self._stats_lock:
+            self.stats[kind] += 1
+        response = self._http.post(
+            path,
+            content=orjson.dumps(body),
+            headers={**(headers or {}), "Content-Type": "application/json"},
+        )
+        status = response.status_code
+        if status == 429:
+            retry_after = _retry_after(response.headers.get("Retry-After"))
+            raise RetryableResponse(
+                f"HTTP {status}{_error_code(response)}", retry_after=retry_after
+            )
+        if status >= 500:
+            raise LuneAPIError(
+                f"Lune API failed on POST {path} {_for(account_id)} (HTTP {status}"
+                f"{_error_code(response)}); check whether it took effect before trying again.",
+                status=status,
+                endpoint=path,
+                account_id=account_id,
+            )
+        if status >= 400:
+            self._raise_client_error(response, path, account_id, "POST")
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise LuneAPIError(
+                f"Lune API answered POST {path} {_for(account_id)} with HTTP {status} and a "
+                "body that is not valid JSON.",
+                status=status,
+                endpoint=path,
+                account_id=account_id,
+            ) from None
 
     def _wait(self, retry_state: RetryCallState) -> float:
         error = retry_state.outcome.exception() if retry_state.outcome else None
@@ -213,12 +301,19 @@ class LuneClient:
             return min(error.retry_after, 60.0)
         return self._backoff(retry_state)
 
-    def _log_retry(self, retry_state: RetryCallState, path: str, account_id: str | None) -> None:
+    def _log_retry(
+        self,
+        retry_state: RetryCallState,
+        path: str,
+        account_id: str | None,
+        method: str = "GET",
+    ) -> None:
         error = retry_state.outcome.exception() if retry_state.outcome else None
         with self._stats_lock:
             self.stats["retries"] += 1
         log.warning(
-            "retrying GET %s %s after attempt %d: %s",
+            "retrying %s %s %s after attempt %d: %s",
+            method,
             path,
             _for(account_id),
             retry_state.attempt_number,

@@ -215,7 +215,7 @@ final as (
         net_unit_price,
         net_cost,
         line_status,
-        line_status = 'retired' as is_retired,
+        coalesce(line_status = 'retired', false) as is_retired,
         retired_at,
         retired_at_source,
         case
