@@ -231,7 +231,12 @@ class AccountSync:
         self.planner = _ScanPlanner(state, floor, page_size)
         self.old_open = dict(state.open)
         self.previously_open = [i for i in previously_open if i not in self.old_open]
-        self.seen: dict[str, str] = {}  # order id -> created_at, for the boundary window
+        # The ids read this run, and created_at of those that may end in the boundary window
+        # (at most `lookback` older than the newest order so far; the newest only grows, so
+        # an order older than that can never be in the final window). Only ids are kept for
+        # the rest: at a million orders, a created_at per id was ~100 MB of the run's memory.
+        self.seen: set[str] = set()
+        self.recent: dict[str, str] = {}
         self.newest = self.high_water
         self.scrub = personal.apply if personal is not None and personal.mode != "keep" else None
         self.vanished: list[str] = []  # open orders the API no longer has (404)
@@ -291,9 +296,11 @@ class AccountSync:
         created = parse_timestamp(record["created_at"])
         if self.since is not None and created < self.since:
             return
-        self.seen[order_id] = record["created_at"]
+        self.seen.add(order_id)
         if self.newest is None or created > self.newest:
             self.newest = created
+        if created >= self.newest - self.lookback:
+            self.recent[order_id] = record["created_at"]
         status = record["status"]
         previous = self.old_open.get(order_id)
         if previous is not None:
@@ -368,7 +375,7 @@ class AccountSync:
             return
         self.state.high_water = self.newest.isoformat()
         window_start = self.newest - self.lookback
-        candidates = {**self.state.boundary, **self.seen}
+        candidates = {**self.state.boundary, **self.recent}
         self.state.boundary = {
             order_id: created
             for order_id, created in candidates.items()
