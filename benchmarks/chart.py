@@ -50,7 +50,7 @@ def draw_memory_chart(store: dict[str, Any], path: Path = CHART) -> Path:
             x=alt.X("orders:Q", scale=alt.Scale(type="log"), title="orders (log scale)"),
             y=alt.Y("peak_rss_mb:Q", title="peak RSS (MB, VmHWM)"),
             color=alt.Color("contender:N", title=None),
-            tooltip=["contender", "orders", "peak_rss_mb"],
+            tooltip=["contender:N", "orders:Q", "peak_rss_mb:Q"],
         )
     )
     target = (
