@@ -1,8 +1,15 @@
 """`python -m benchmarks`: starts the sandbox, runs each contender in a subprocess, reports.
 
     python -m benchmarks [--orders 100000] [--accounts 4] [--latency-ms 0]
-                         [--only floor,handwritten,product,views,report,incremental50k,webhooks]
-                         [--quick]
+                         [--only floor,handwritten,bulkloader,product,views,report,
+                                 incremental50k,ratebudget,webhooks]
+                         [--quick] [--lazy] [--chart]
+
+`ratebudget` runs the product with its default limiter against a sandbox that enforces Lune's
+15 requests/s, once reading accounts one after another and once concurrently, and compares
+each backfill with `pages / 15` s (use with `--latency-ms 150`; not in the default set).
+`--lazy` generates the sandbox lazily (`SandboxWorld.generate(lazy=True)`, for 1,000,000
+orders); `--chart` redraws `benchmarks/memory_vs_orders.png` from the stored results.
 
 `webhooks` (the receiver under load, see `benchmarks.webhooks`) runs once, whatever
 `--orders` says, and has a section of its own; `--only webhooks` runs it alone.
@@ -47,8 +54,21 @@ HERE = Path(__file__).resolve().parent
 RESULTS_JSON = HERE / "results.json"
 RESULTS_MD = HERE / "RESULTS.md"
 PRODUCT_PATHS = ("sources", "pipelines", "lune_sandbox", "transforms", "sql", "reports")
-CONTENDERS = ("floor", "handwritten", "product", "views", "report", "incremental50k", "webhooks")
+CONTENDERS = (
+    "floor",
+    "handwritten",
+    "bulkloader",
+    "product",
+    "views",
+    "report",
+    "incremental50k",
+    "ratebudget",
+    "webhooks",
+)
 ORDER_CONTENDERS = CONTENDERS[:-1]
+# run only when named in --only
+OPT_IN = ("ratebudget",)
+REFERENCES = ("floor", "handwritten", "bulkloader")
 
 
 @dataclass
@@ -68,6 +88,7 @@ class Config:
     seed: int = 7
     timeout: float = 1800.0
     profile: bool = False
+    lazy: bool = False
 
     @property
     def label(self) -> str:
@@ -87,9 +108,17 @@ def parse_args(argv: list[str] | None) -> tuple[list[Config], argparse.Namespace
     parser.add_argument("--accounts", type=int, default=4, help="accounts with orders (4)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added per request (0)")
     parser.add_argument(
-        "--only", default=",".join(CONTENDERS), help="comma-separated: " + ",".join(CONTENDERS)
+        "--only",
+        default=",".join(c for c in CONTENDERS if c not in OPT_IN),
+        help="comma-separated: " + ",".join(CONTENDERS),
     )
     parser.add_argument("--quick", action="store_true", help="10,000 orders, a fast check")
+    parser.add_argument(
+        "--lazy", action="store_true", help="a lazily generated sandbox (1,000,000 orders)"
+    )
+    parser.add_argument(
+        "--chart", action="store_true", help="redraw the memory-versus-N chart and stop"
+    )
     parser.add_argument("--open-orders", type=int, default=400, help="open orders (400)")
     parser.add_argument("--new-orders", type=int, default=100, help="new before incremental")
     parser.add_argument("--transitions", type=int, default=200, help="lifecycle steps (200)")
@@ -145,6 +174,7 @@ def _config(args: argparse.Namespace, only: tuple[str, ...], orders: int) -> Con
         seed=args.seed,
         timeout=args.timeout,
         profile=args.profile,
+        lazy=args.lazy,
     )
 
 
@@ -277,14 +307,21 @@ def row(name: str, result: dict[str, Any], orders: int | None = None) -> dict[st
 def run_main_block(config: Config, workdir: Path, out: dict[str, Any]) -> None:
     """floor, hand-written, product backfill + incremental, views, on one sandbox."""
     _say(f"Generating the sandbox: {config.orders} orders over {config.accounts} accounts ...")
-    world = build_world(config.orders, config.accounts, config.open_orders, config.seed)
+    world = build_world(
+        config.orders, config.accounts, config.open_orders, config.seed, lazy=config.lazy
+    )
     started = time.perf_counter()
-    served_bytes = warm(world)
+    # a lazy world renders its orders when read: every contender pays the same serving cost
+    served_bytes = 0 if config.lazy else warm(world)
     seconds = time.perf_counter() - started
-    _say(f"  rendered {served_bytes / 1e6:.0f} MB of order JSON in {seconds:.1f}s")
+    if not config.lazy:
+        _say(f"  rendered {served_bytes / 1e6:.0f} MB of order JSON in {seconds:.1f}s")
     out["sandbox"] = {
         "orders": config.orders,
-        "accounts": [
+        "lazy": config.lazy,
+        "accounts": []
+        if config.lazy
+        else [
             {"id": s.account_id, "orders": s.orders, "open": len(s.open_positions)}
             for s in snapshot(world).values()
         ],
@@ -294,7 +331,7 @@ def run_main_block(config: Config, workdir: Path, out: dict[str, Any]) -> None:
     with SandboxServer(world, port=0, rate_limit=None) as server:
         server.faults.set(latency=config.latency_ms / 1000)
         runner = Runner(server, world, workdir, config.timeout)
-        for name in ("floor", "handwritten"):
+        for name in REFERENCES:
             if name in config.only:
                 result = runner.best_of(config.repeat, name, name)
                 rows[name] = row(name, result)
@@ -329,7 +366,7 @@ def run_main_block(config: Config, workdir: Path, out: dict[str, Any]) -> None:
                     f".html; with dlt's frames: .venv/bin/pyinstrument --load={where}.pyisession "
                     "--show='*/dlt/*'"
                 )
-        if "product" in config.only and "error" not in full:
+        if "product" in config.only and "error" not in full and not config.lazy:
             out["incremental"] = run_incremental(config, world, runner, warehouse, rows)
         if "views" in config.only:
             if "error" in full:
@@ -436,6 +473,52 @@ def run_single_account_block(config: Config, workdir: Path, out: dict[str, Any])
         rows["full_reload"] = row("full reload (--full-refresh)", reload, config.single_orders)
 
 
+def run_rate_budget_block(config: Config, workdir: Path, out: dict[str, Any]) -> None:
+    """The product with its default limiter against a sandbox enforcing Lune's 15/s, accounts
+    read one after another (`concurrent_accounts=1`) and at once (the default), each backfill
+    against the floor of `pages / 15` s; 429 answers counted by the sandbox."""
+    _say(
+        f"Rate budget: {config.orders} orders over {config.accounts} accounts, "
+        f"{config.latency_ms:g} ms per request, sandbox limit 15 requests/s"
+    )
+    world = build_world(config.orders, config.accounts, config.open_orders, config.seed)
+    warm(world)
+    section: dict[str, Any] = {"rate_limit": 15.0}
+    out["ratebudget"] = section
+    with SandboxServer(world, port=0, rate_limit=15) as server:
+        server.faults.set(latency=config.latency_ms / 1000)
+        runner = Runner(server, world, workdir / "ratebudget", config.timeout)
+        for mode, accounts_at_once in (("sequential", 1), ("concurrent", None)):
+            options: dict[str, Any] = {"max_requests_per_second": None}
+            if accounts_at_once is not None:
+                options["concurrent_accounts"] = accounts_at_once
+            result = runner.run(
+                "product",
+                f"ratebudget-{mode}",
+                warehouse=str(workdir / "ratebudget" / f"warehouse-{mode}"),
+                source_options=options,
+            )
+            if "error" in result:
+                section[mode] = {"error": result["error"]}
+                continue
+            served = result["server"]
+            floor_s = served["total"] / 15.0
+            section[mode] = {
+                "wall": result["wall"],
+                "requests": served["total"],
+                "status_429": served["by_kind"].get("status_429", 0),
+                "floor_s": floor_s,
+                "ratio": result["wall"] / floor_s,
+                "peak_rss_mb": result.get("peak_rss_mb"),
+                "timings": result.get("timings"),
+            }
+            _say(
+                f"  {mode}: {result['wall']:.2f}s for {served['total']} requests "
+                f"({result['wall'] / floor_s:.3f}× pages/15), "
+                f"{section[mode]['status_429']} × 429"
+            )
+
+
 def machine_info() -> dict[str, Any]:
     """nproc, memory, CPU, load, versions, git commit."""
     import dlt
@@ -504,6 +587,11 @@ def merge(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     configs, args = parse_args(argv)
+    if args.chart:
+        from .chart import draw_memory_chart
+
+        _say(f"wrote {draw_memory_chart(load_store())}")
+        return 0
     if set(configs[0].only) & set(ORDER_CONTENDERS):
         for config in configs:
             run_config(config, args)
@@ -556,10 +644,11 @@ def run_config(config: Config, args: argparse.Namespace) -> None:
     }
     out["params"]["only"] = list(config.only)
     _say(f"Benchmark: {config.label}; contenders {', '.join(config.only)}")
-    _say(
-        "The sandbox has no rate limit and the product runs with max_requests_per_second=0 "
-        "(its limiter off): this measures processing, not Lune's 15 requests/s."
-    )
+    if set(config.only) - {"ratebudget"}:
+        _say(
+            "The sandbox has no rate limit and the product runs with max_requests_per_second=0 "
+            "(its limiter off): this measures processing, not Lune's 15 requests/s."
+        )
     if args.workdir:
         workdir = Path(args.workdir).resolve() / f"{config.orders}-{config.latency_ms:g}ms"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -568,8 +657,10 @@ def run_config(config: Config, args: argparse.Namespace) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="lune-bench-"))
         temporary = True
     try:
-        if {"floor", "handwritten", "product", "views", "report"} & set(config.only):
+        if {*REFERENCES, "product", "views", "report"} & set(config.only):
             run_main_block(config, workdir, out)
+        if "ratebudget" in config.only:
+            run_rate_budget_block(config, workdir, out)
         if "incremental50k" in config.only:
             run_single_account_block(config, workdir, out)
     finally:

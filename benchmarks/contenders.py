@@ -1,10 +1,12 @@
-"""The two reference contenders, written the way one would by hand, with no product code.
+"""The reference contenders, written the way one would by hand, with no product code.
 
 - `floor`: fetches every page of every account and parses it (orjson), nothing more. No
   loader can be faster than this against the same server.
 - `handwritten`: the same page loop plus a DuckDB bulk load of `orders`, `orders__bundles`
   and `orders__projects` (pages buffered as Arrow tables, flushed every few thousand orders
   with one `INSERT ... SELECT` that casts decimals to DECIMAL(38, 9) inside DuckDB).
+- `bulkloader`: the same page loop writing each page's orders to an NDJSON spool file, then
+  one DuckDB `read_json` with explicit column types and `unnest` for the line tables.
 """
 
 from __future__ import annotations
@@ -245,4 +247,80 @@ def handwritten(
     finally:
         client.close()
         con.close()
+    return {"orders": orders, "requests": client.requests, "bytes": client.bytes, "rows": rows}
+
+
+# --- the bulk loader: an NDJSON spool, then one read_json per table ------------------------------
+
+
+def _struct(columns: tuple[tuple[str, str], ...]) -> str:
+    return "STRUCT(" + ", ".join(f"{name} {kind}" for name, kind in columns) + ")"
+
+
+# read_json's explicit column types: the typed parse happens once, inside DuckDB
+SPOOL_COLUMNS = {
+    "account_id": "VARCHAR",
+    **dict(ORDER_COLUMNS),
+    "bundles": _struct(BUNDLE_COLUMNS) + "[]",
+    "projects": _struct(PROJECT_COLUMNS) + "[]",
+}
+
+
+def _line_select(key: str, columns: tuple[tuple[str, str], ...]) -> str:
+    fields = ", ".join(f"line.{name} AS {name}" for name, _ in columns)
+    return (
+        f"SELECT account_id, order_id, line_idx, {fields} FROM ("
+        f"SELECT account_id, id AS order_id, unnest({key}) AS line, "
+        f"generate_subscripts({key}, 1) - 1 AS line_idx FROM spool)"
+    )
+
+
+def bulkloader(base_url: str, api_key: str, workdir: Path) -> dict[str, Any]:
+    """The issue's reference: each page's orders written as newline-delimited JSON to a spool
+    file (the account id added), then `orders`, `orders__bundles` and `orders__projects` built
+    with one DuckDB `read_json` (explicit types: DECIMAL(38,9), TIMESTAMPTZ, JSON) and
+    `unnest`."""
+    import duckdb
+
+    spool_path = workdir / "orders.ndjson"
+    client = LuneHttp(base_url, api_key)
+    orders = 0
+    try:
+        with open(spool_path, "wb") as spool:
+            for account_id, header in client.accounts():
+                for page in client.pages("/v1/orders", header):
+                    spool.write(
+                        b"".join(
+                            orjson.dumps({**order, "account_id": account_id}) + b"\n"
+                            for order in page
+                        )
+                    )
+                    orders += len(page)
+    finally:
+        client.close()
+    columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in SPOOL_COLUMNS.items()) + "}"
+    con = duckdb.connect(str(workdir / "bulkloader.duckdb"))
+    try:
+        con.execute("CREATE SCHEMA lune")
+        con.execute(
+            "CREATE TEMP TABLE spool AS SELECT * FROM read_json("
+            f"'{spool_path}', format = 'newline_delimited', columns = {columns})"
+        )
+        order_names = ", ".join(["account_id", *(name for name, _ in ORDER_COLUMNS)])
+        con.execute(f"CREATE TABLE lune.orders AS SELECT {order_names} FROM spool")
+        con.execute(
+            "CREATE TABLE lune.orders__bundles AS " + _line_select("bundles", BUNDLE_COLUMNS)
+        )
+        con.execute(
+            "CREATE TABLE lune.orders__projects AS " + _line_select("projects", PROJECT_COLUMNS)
+        )
+        con.execute("DROP TABLE spool")
+        con.execute("CHECKPOINT")
+        rows = {
+            table: con.execute(f"SELECT count(*) FROM lune.{table}").fetchone()[0]
+            for table in TABLES
+        }
+    finally:
+        con.close()
+        spool_path.unlink(missing_ok=True)
     return {"orders": orders, "requests": client.requests, "bytes": client.bytes, "rows": rows}

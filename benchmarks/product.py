@@ -15,7 +15,9 @@ DATASET = "lune"
 SOURCE_OPTIONS: dict[str, Any] = {"max_requests_per_second": 0}
 
 
-def _options(warehouse: Path, full_refresh: bool = False) -> Any:
+def _options(
+    warehouse: Path, full_refresh: bool = False, source_options: dict[str, Any] | None = None
+) -> Any:
     import dlt
 
     from pipelines.runner import RunOptions
@@ -27,8 +29,15 @@ def _options(warehouse: Path, full_refresh: bool = False) -> Any:
         pipelines_dir=str(warehouse / "pipelines"),
         transform=False,
         full_refresh=full_refresh,
-        source_options=dict(SOURCE_OPTIONS),
+        source_options=_source_options(source_options),
     )
+
+
+def _source_options(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """SOURCE_OPTIONS with `overrides`; an override of None removes the option (so that
+    `{"max_requests_per_second": None}` runs with the product's default limiter)."""
+    options = {**SOURCE_OPTIONS, **(overrides or {})}
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def _configure(base_url: str, api_key: str) -> None:
@@ -51,12 +60,13 @@ def run_product(
     warehouse: Path,
     full_refresh: bool = False,
     profile_to: Path | None = None,
+    source_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One pipeline run into `warehouse` (a directory kept between runs)."""
     _configure(base_url, api_key)
     from pipelines.runner import run
 
-    options = _options(warehouse, full_refresh)
+    options = _options(warehouse, full_refresh, source_options)
     profiler = _start_profiler() if profile_to else None
     with RssSampler() as sampler:
         started = time.perf_counter()

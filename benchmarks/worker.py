@@ -28,10 +28,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     contender = spec["contender"]
     workdir = Path(spec["workdir"])
     base_url, api_key = spec["base_url"], spec["api_key"]
-    if contender in ("floor", "handwritten"):
+    if contender in ("floor", "handwritten", "bulkloader"):
         from . import contenders
 
-        if contender == "handwritten":
+        if contender in ("handwritten", "bulkloader"):
             import duckdb  # noqa: F401
             import pyarrow  # noqa: F401
         task = getattr(contenders, contender)
@@ -53,6 +53,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             Path(spec["warehouse"]),
             full_refresh=bool(spec.get("full_refresh")),
             profile_to=profile,
+            source_options=spec.get("source_options"),
         )
     elif contender == "views":
         from . import product

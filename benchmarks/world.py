@@ -28,7 +28,9 @@ def spread(total: int, accounts: int) -> dict[int, int]:
     return {i: base + (1 if i < extra else 0) for i in range(accounts)}
 
 
-def build_world(orders: int, accounts: int, open_orders: int, seed: int = 7) -> SandboxWorld:
+def build_world(
+    orders: int, accounts: int, open_orders: int, seed: int = 7, lazy: bool = False
+) -> SandboxWorld:
     """`orders` over `accounts` accounts with orders, plus one empty client account.
 
     About `open_orders` of them are still open (the newest ones, as the sandbox makes them).
@@ -39,6 +41,7 @@ def build_world(orders: int, accounts: int, open_orders: int, seed: int = 7) -> 
         client_accounts=accounts,  # accounts - 1 with orders, and the last one empty
         orders_per_account=spread(orders, accounts),
         open_share=share,
+        lazy=lazy,
     )
 
 

@@ -26,6 +26,7 @@ from .book import NEWEST_END, OrderBook
 from .catalogue import CENT, FX_RATES, BundleSpec, Catalogue
 from .errors import ApiError
 from .estimates import Estimate, open_estimate_masses
+from .lazy import LazyHistory
 from .orders import OPEN_STATUSES, OrderEntry, iso_ms
 from .pricing import HUNDRED, TONNE_PLACES, Purchase, decimal_text, truncate
 from .validation import OrderRequest
@@ -126,6 +127,7 @@ class SandboxWorld:
         empty_client_accounts: int = 1,
         open_share: float = 0.05,
         api_key: str = DEFAULT_API_KEY,
+        lazy: bool = False,
     ) -> SandboxWorld:
         """A deterministic world: the key's own account plus `client_accounts` client accounts.
 
@@ -133,6 +135,9 @@ class SandboxWorld:
         index 0 the own account and 1.. the client accounts (missing indexes get none). With a
         count, the last `empty_client_accounts` client accounts get no orders. `open_share` of
         each account's orders (the most recent ones) are not yet in a terminal status.
+        `lazy`: hold each account's generated terminal orders as arrays and render them from
+        the seed when read (`lazy.py`), for worlds of a million orders; another world than
+        the eager one of the same seed, as deterministic.
         """
         if client_accounts < 0 or not 0 <= empty_client_accounts <= client_accounts:
             raise ValueError("need 0 <= empty_client_accounts <= client_accounts")
@@ -155,16 +160,19 @@ class SandboxWorld:
                     count = 0
                 else:
                     count = int(orders_per_account)
-                world._generate_history(account, count, _ms(HISTORY_START), open_share)
+                world._generate_history(account, count, _ms(HISTORY_START), open_share, lazy)
         return world
 
-    def _new_id(self, rng: random.Random | None = None) -> str:
+    def _new_id(self, rng: random.Random | None = None, remember: bool = True) -> str:
         """32 alphanumeric characters like Lune's ids (base64 of 24 random bytes, made
-        alphanumeric; about 10x faster than choosing 32 characters one by one)."""
+        alphanumeric; about 10x faster than choosing 32 characters one by one). Ids of orders
+        rendered from a lazy history are not remembered (144 random bits do not collide)."""
         rng = rng or self._rng
         while True:
             raw = base64.b64encode(rng.randbytes(24)).decode()
             candidate = raw.translate(_ID_TRANSLATION)
+            if not remember:
+                return candidate
             if candidate not in self._ids:
                 self._ids.add(candidate)
                 return candidate
@@ -223,7 +231,12 @@ class SandboxWorld:
                 self._remember_estimate(account, estimate_id, mass)
 
     def _generate_history(
-        self, account: AccountState, count: int, start_ms: int, open_share: float
+        self,
+        account: AccountState,
+        count: int,
+        start_ms: int,
+        open_share: float,
+        lazy: bool = False,
     ) -> None:
         """`count` orders spread from `start_ms` to now, the newest ones open, a few tied."""
         if count <= 0:
@@ -237,6 +250,17 @@ class SandboxWorld:
             for j in range(first + 1, min(count, first + rng.randint(2, 4))):
                 times[j] = times[first]
         statuses = self._history_statuses(account, count, open_share)
+        if lazy:
+            history = LazyHistory(self, account, times, statuses, rng)
+            account.book.attach(history)
+            # the ones still open change with advance(): ordinary entries from now on
+            opened = history.open_entries()
+            account.book.add_many(opened)
+            self._remember_estimates_of(account, opened)
+            account.idem_seq = count  # keys of new orders count on from the history's
+            for entry in opened:
+                self._open[(account.id, entry.id or "")] = entry
+            return
         entries = [
             self._build_order(account, ms, status)
             for ms, status in zip(times, statuses, strict=True)
@@ -273,22 +297,32 @@ class SandboxWorld:
         created_ms: int,
         status: str,
         request: OrderRequest | None = None,
+        *,
+        rng: random.Random | None = None,
+        order_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> OrderEntry:
-        """A new order (random unless `request` says what to buy), in `status`."""
-        rng = self._rng
-        order_id = self._new_id()
+        """A new order (random unless `request` says what to buy), in `status`.
+
+        A lazy history (`lazy.py`) renders its orders with their own `rng`, their `order_id`
+        and the `idempotency_key` their position gives them, and changes nothing in the world.
+        """
+        rng = rng or self._rng
+        order_id = order_id or self._new_id()
         created_at = iso_ms(created_ms)
         purchase, facts = (
-            self._requested(account, request) if request else self._random(account, created_at)
+            self._requested(account, request) if request else self._random(account, created_at, rng)
         )
         facts.update(id=order_id, currency=account.currency, created_at=created_at)
         if request is None:
             roll = rng.random()
             facts["payment_method"] = "invoice" if roll < 0.6 else "card" if roll < 0.75 else None
-            facts["metadata"] = self._random_metadata()
+            facts["metadata"] = self._random_metadata(rng)
             if rng.random() < 0.3:
-                account.idem_seq += 1
-                facts["idempotency_key"] = f"ord-{account.idem_seq:06d}"
+                if idempotency_key is None:
+                    account.idem_seq += 1
+                    idempotency_key = f"ord-{account.idem_seq:06d}"
+                facts["idempotency_key"] = idempotency_key
             if rng.random() < 0.08:
                 facts["offset_link_id"] = rng.choice(account.links)
                 facts["email"] = f"buyer{rng.randint(1, 999)}@example.com"
@@ -322,9 +356,11 @@ class SandboxWorld:
             "estimate_id": None,
         }
 
-    def _random(self, account: AccountState, created_at: str) -> tuple[Purchase, dict[str, Any]]:
-        rng = self._rng
-        selection = self._random_selection(account, created_at)
+    def _random(
+        self, account: AccountState, created_at: str, rng: random.Random | None = None
+    ) -> tuple[Purchase, dict[str, Any]]:
+        rng = rng or self._rng
+        selection = self._random_selection(account, created_at, rng)
         roll = rng.random()
         kind = "quantity" if roll < 0.55 else "value" if roll < 0.9 else "estimate"
         facts = self._facts(kind)
@@ -334,7 +370,7 @@ class SandboxWorld:
             facts["requested_value"] = f"{value:.2f}"
             return Purchase("value", account.currency, value, selection), facts
         if kind == "estimate":
-            facts["estimate_id"] = self._new_id()
+            facts["estimate_id"] = self._new_id(rng, remember=rng is self._rng)
             total = Decimal(str(round(10 ** rng.uniform(-2, 1.7), TONNE_PLACES)))
         else:
             places = rng.choice((0, 0, 1, 2, 3, 3, 6))
@@ -345,9 +381,9 @@ class SandboxWorld:
         return Purchase("quantity", account.currency, total, selection), facts
 
     def _random_selection(
-        self, account: AccountState, created_at: str
+        self, account: AccountState, created_at: str, rng: random.Random | None = None
     ) -> list[tuple[BundleSpec, Decimal]]:
-        rng = self._rng
+        rng = rng or self._rng
         if rng.random() < 0.6:
             return account.selection
         pool = list(self.catalogue.enabled_bundles)
@@ -358,8 +394,8 @@ class SandboxWorld:
         bounds = [0, *cuts, 100]
         return [(b, Decimal(bounds[i + 1] - bounds[i])) for i, b in enumerate(chosen)]
 
-    def _random_metadata(self) -> dict[str, str]:
-        rng = self._rng
+    def _random_metadata(self, rng: random.Random | None = None) -> dict[str, str]:
+        rng = rng or self._rng
         roll = rng.random()
         if roll < 0.4:
             return {}

@@ -61,6 +61,7 @@ from dlt.common.storages.load_package import ParsedLoadJobFileName
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.state_sync import load_pipeline_state_from_destination
 
+from pipelines import first_load
 from pipelines.errors import StepFailed, describe_error, error_chain, package_label
 
 log = logging.getLogger("lune.pipeline")
@@ -223,6 +224,8 @@ def _load_pending(pipeline: dlt.Pipeline, normalized: list[str], report: Leftove
         package_label(normalized[0]),
     )
     _note_rerun_jobs(pipeline, normalized)
+    # a first backfill's appended order tables: rows of a job dlt will run again go first
+    first_load.repair_resumed_jobs(pipeline)
     try:
         info = pipeline.load()
     except Exception as e:  # classified below, re-raised when it may pass

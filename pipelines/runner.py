@@ -151,10 +151,11 @@ def _pairs(values: dict[str, int]) -> str:
 
 
 # DuckDB's buffer pool defaults to 80% of RAM, and a merge fills what it is given: capped,
-# a load leaves room for the rest of a shared Airflow worker. Measured (benchmarks/RESULTS.md):
-# 1 GB loads 1,000,000 orders at 1.3 GB peak RSS; 128 MB keeps 100,000 orders under 400 MB
-# but runs out of memory at 1,000,000. Insertion order is not part of any table's meaning.
-DUCKDB_GLOBAL_CONFIG = {"memory_limit": "1GB", "preserve_insertion_order": False}
+# a load leaves room for the rest of a shared Airflow worker. 128 MB ran out of memory merging
+# a 1,000,000-order backfill; a first backfill is now appended (first_load.py), not merged,
+# so 128 MB is the default (benchmarks/RESULTS.md has the peaks by N). Insertion order is not
+# part of any table's meaning.
+DUCKDB_GLOBAL_CONFIG = {"memory_limit": "128MB", "preserve_insertion_order": False}
 _DUCKDB_GLOBAL_CONFIG_KEY = "destination.duckdb.credentials.global_config"
 
 
@@ -293,6 +294,22 @@ def _follow_warehouse(pipeline: dlt.Pipeline, summary: RunSummary) -> None:
 
 def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary) -> None:
     file_format = loader_file_format(pipeline)
+    # built before the sync so that its read-ahead requests overlap dlt's setup; a
+    # configuration error here is reported as the extract's, as when it was built later
+    summary.step = "extract"
+    report = RunReport()
+    source = lune_source(
+        account_ids=list(options.account_ids) if options.account_ids else None,
+        since=options.since,
+        full_refresh=options.full_refresh,
+        history_merge_strategy=history_strategy(pipeline),
+        run_report=report,
+        # the requests every run makes start now, while dlt syncs state and schema
+        read_ahead=True,
+        # a killed first backfill is repaired before it loads again (first_load.py)
+        append_first_load=pipeline.destination.destination_name == "duckdb",
+        **options.source_options,
+    )
     # As dlt's own run() does: a runner with an empty disk (CI, a fresh Airflow worker) takes
     # the sync state stored in the destination; a newer local state (a killed run's) is kept
     # until its package is settled below.
@@ -315,15 +332,6 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
         summary.timings["leftovers"] = round(time.monotonic() - step, 3)
 
     summary.step = "extract"
-    report = RunReport()
-    source = lune_source(
-        account_ids=list(options.account_ids) if options.account_ids else None,
-        since=options.since,
-        full_refresh=options.full_refresh,
-        history_merge_strategy=history_strategy(pipeline),
-        run_report=report,
-        **options.source_options,
-    )
     webhooks = attach_webhooks(source, options.webhook_spool, options.source_options)
     step = time.monotonic()
     pipeline.extract(source, loader_file_format=file_format)

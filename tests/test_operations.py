@@ -198,7 +198,7 @@ def _duckdb_settings(loader) -> tuple[str, bool]:
 
 def test_duckdb_memory_is_capped_unless_configured(loader, sandbox_world, monkeypatch):
     loader.run()
-    assert _duckdb_settings(loader) == ("953.6 MiB", False)  # 1 GB, in DuckDB's units
+    assert _duckdb_settings(loader) == ("122.0 MiB", False)  # 128 MB, in DuckDB's units
 
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "2GB"}')
     loader.run()

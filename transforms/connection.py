@@ -37,8 +37,9 @@ def dbt_environment(pipeline: Any, *, threads: int | None = None) -> dict[str, s
         env["LUNE_DBT_THREADS"] = str(threads)
     if target == "duckdb":
         env["LUNE_DBT_DUCKDB_PATH"] = _duckdb_path(credentials)
-        memory_limit = (getattr(credentials, "global_config", None) or {}).get("memory_limit")
-        if memory_limit:
+        global_config = getattr(credentials, "global_config", None) or {}
+        memory_limit = global_config.get("memory_limit")
+        if memory_limit and not _is_load_default(global_config):
             env["LUNE_DBT_DUCKDB_MEMORY_LIMIT"] = str(memory_limit)
     else:
         env.update(
@@ -54,6 +55,15 @@ def dbt_environment(pipeline: Any, *, threads: int | None = None) -> dict[str, s
         if sslmode:
             env["LUNE_DBT_SSLMODE"] = str(sslmode)
     return env
+
+
+def _is_load_default(global_config: dict[str, Any]) -> bool:
+    """The product's own cap for loading (`pipelines.runner.DUCKDB_GLOBAL_CONFIG`), not one the
+    user set: the dbt build keeps its profile's limit (128 MB is for appending a backfill; the
+    marts' joins and tests need more)."""
+    from pipelines.runner import DUCKDB_GLOBAL_CONFIG
+
+    return dict(global_config) == DUCKDB_GLOBAL_CONFIG
 
 
 def _duckdb_path(credentials: Any) -> str:

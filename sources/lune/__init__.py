@@ -30,7 +30,9 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.common.typing import TDataItem, TSecretStrValue
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.sources import DltResource
 
 from .catalogue import (
@@ -44,8 +46,10 @@ from .catalogue import (
 from .client import LuneClient
 from .errors import LuneConfigError
 from .personal import PersonalData, describe_form
+from .reads import EarlyReads, read_accounts
 from .records import history_table, order_tables, vanished_orders_table
 from .settings import (
+    CONCURRENT_ACCOUNTS,
     DEFAULT_BASE_URL,
     LOOKBACK_SECONDS,
     MAX_REQUESTS_PER_SECOND,
@@ -85,6 +89,8 @@ class RunReport:
     # the personal_data setting, and a sentence when stored rows have an earlier form
     personal_data: str = "keep"
     personal_data_notice: str | None = None
+    # the order tables were empty: the backfill was appended, not merged
+    appended: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,10 +105,14 @@ class Account:
         return self.id if self.scope == "client_account" else None
 
 
-def _line_hints(table: str) -> Any:
+# the tables a first backfill appends to (see `append_first_load`)
+ORDER_TABLES = ("orders", "orders__bundles", "orders__projects", "order_status_history")
+
+
+def _line_hints(table: str, disposition: Any = _MERGE) -> Any:
     return dlt.mark.make_hints(
         table_name=table,
-        write_disposition=_MERGE,
+        write_disposition=disposition,
         primary_key=["account_id", "order_id", "line_idx"],
         # delete every line of a changed order, then insert its current lines
         merge_key=["account_id", "order_id"],
@@ -110,20 +120,25 @@ def _line_hints(table: str) -> Any:
     )
 
 
-def _table_hints(history_strategy: str) -> dict[str, Any]:
-    history_disposition: dict[str, Any] = {"disposition": "merge", "strategy": history_strategy}
+def _table_hints(history_strategy: str, append: bool = False) -> dict[str, Any]:
+    """Each table's hints; with `append`, the order tables are appended to (a first
+    backfill into empty tables), their keys and column hints unchanged."""
+    history_disposition: Any = (
+        "append" if append else {"disposition": "merge", "strategy": history_strategy}
+    )
+    orders_disposition: Any = "append" if append else _MERGE
     return {
         "orders": dlt.mark.make_hints(
             table_name="orders",
-            write_disposition=_MERGE,
+            write_disposition=orders_disposition,
             primary_key=["account_id", "id"],
             columns={
                 "metadata": {"data_type": "json"},
                 "created_at": {**_TIMESTAMP, "nullable": False},
             },
         ),
-        "orders__bundles": _line_hints("orders__bundles"),
-        "orders__projects": _line_hints("orders__projects"),
+        "orders__bundles": _line_hints("orders__bundles", orders_disposition),
+        "orders__projects": _line_hints("orders__projects", orders_disposition),
         # first observation wins: a status seen again (after a crash or a full refresh)
         # keeps the time it was first seen
         "order_status_history": dlt.mark.make_hints(
@@ -131,7 +146,7 @@ def _table_hints(history_strategy: str) -> dict[str, Any]:
             write_disposition=history_disposition,
             primary_key=["account_id", "order_id", "status"],
             columns={"observed_at": {**_TIMESTAMP, "dedup_sort": "asc"}}
-            if history_strategy == "delete-insert"
+            if history_strategy == "delete-insert" and not append
             else None,
         ),
         "quarantined_records": dlt.mark.make_hints(
@@ -173,6 +188,9 @@ def lune_source(
     run_report: RunReport | None = None,
     personal_data: str = "keep",
     personal_data_key: TSecretStrValue | None = None,
+    concurrent_accounts: int = CONCURRENT_ACCOUNTS,
+    read_ahead: bool = False,
+    append_first_load: bool = False,
 ) -> Sequence[DltResource]:
     """Lune orders, client accounts and catalogue.
 
@@ -189,6 +207,14 @@ def lune_source(
             `hash` (keyed HMAC-SHA256) or `drop`.
         personal_data_key: the secret key for `hash` (`SOURCES__LUNE__PERSONAL_DATA_KEY`
             or `.dlt/secrets.toml`), at least 16 characters.
+        concurrent_accounts: how many accounts' orders are read at once (1: one after
+            another); all share the key's one rate limit.
+        read_ahead: start the requests every run makes (accounts, catalogue, each account's
+            newest page) as soon as the source is built, while the pipeline sets itself up.
+        append_first_load: when the warehouse's order tables are empty and no other load
+            package is pending, append the backfill to them instead of merging (no staging,
+            no de-duplication). Only for a runner that repairs a killed run's load jobs
+            first (`pipelines/first_load.py`).
     """
     personal = PersonalData.from_config(personal_data, personal_data_key)
     client = LuneClient(
@@ -206,12 +232,27 @@ def lune_source(
     since_at = _parse_since(since)
     if not 1 <= page_size <= 100:
         raise LuneConfigError(f"page_size must be between 1 and 100, not {page_size}.")
+    if concurrent_accounts < 1:
+        raise LuneConfigError(f"concurrent_accounts must be 1 or more, not {concurrent_accounts}.")
     hints = _table_hints(history_merge_strategy)
     accounts_cache: list[Account] = []
+    early = (
+        EarlyReads(
+            client,
+            _list_accounts,
+            ("bundles", "projects"),
+            page_size,
+            wanted=lambda account: not account_ids or account.id in account_ids,
+        )
+        if read_ahead
+        else None
+    )
 
     def accounts() -> list[Account]:
         if not accounts_cache:
-            accounts_cache.extend(_list_accounts(client))
+            accounts_cache.extend(
+                early.accounts.result() if early is not None else _list_accounts(client)
+            )
         return accounts_cache
 
     def selected_accounts() -> list[Account]:
@@ -242,9 +283,14 @@ def lune_source(
 
         def read() -> Iterator[TDataItem]:
             synced_at = datetime.now(UTC)
-            for page in client.paginate(
-                f"/v1/{name}", params={"recently_disabled": "true"}, kind="catalogue_page"
-            ):
+            pages = (
+                early.catalogue[name].result()
+                if early is not None
+                else client.paginate(
+                    f"/v1/{name}", params={"recently_disabled": "true"}, kind="catalogue_page"
+                )
+            )
+            for page in pages:
                 yield [to_row(r, synced_at) for r in page if isinstance(r, dict)]
 
         return dlt.resource(
@@ -261,13 +307,20 @@ def lune_source(
         observed_at = datetime.now(UTC)
         selected = selected_accounts()
         report.selected_accounts = [a.id for a in selected]
+        append = append_first_load and _order_tables_empty()
+        report.appended = append
+        table_hints = _table_hints(history_merge_strategy, append=True) if append else hints
         earlier_forms: dict[str, list[str]] = {}  # account id -> forms other than today's
+        syncs: list[AccountSync] = []
+        stored_forms: list[list[str]] = []
         for account in selected:
             previous = AccountState.from_dict(state.get(account.id))
             account_state = AccountState() if full_refresh else previous
-            stored_forms = account_state.personal_data
-            if any(form != personal.form for form in stored_forms):
-                earlier_forms[account.id] = [f for f in stored_forms if f != personal.form]
+            stored_forms.append(account_state.personal_data)
+            if any(form != personal.form for form in account_state.personal_data):
+                earlier_forms[account.id] = [
+                    f for f in account_state.personal_data if f != personal.form
+                ]
             sync = AccountSync(
                 client,
                 account.id,
@@ -280,25 +333,37 @@ def lune_source(
                 lookback_seconds=lookback_seconds,
                 personal=personal,
                 previously_open=list(previous.open) if full_refresh else (),
+                first_page=early.first_page(account.header) if early is not None else None,
             )
+            syncs.append(sync)
             report.accounts.append(sync.summary)
-            # Several pages per yield: dlt's per-item overhead dominated at one page per item,
-            # and memory stays bounded by BATCH_ORDERS, not by the account's size.
-            pending = SyncBatch()
-            for batch in sync.batches():
-                pending.orders += batch.orders
-                pending.history += batch.history
-                pending.quarantine += batch.quarantine
-                if len(pending.orders) >= BATCH_ORDERS:
-                    yield from _tables(account.id, pending, observed_at, hints)
-                    pending = SyncBatch()
-            yield from _tables(account.id, pending, observed_at, hints)
-            if sync.vanished:
-                yield from _vanished(account.id, sync.vanished, observed_at, hints, personal)
-            if account_state.high_water is not None:  # the account has stored orders
-                account_state.personal_data = sorted({*stored_forms, personal.form})
-            state[account.id] = account_state.to_dict()
-            log.info("account %s: %s", account.id, sync.summary.to_dict())
+        # Several pages per yield: dlt's per-item overhead dominated at one page per item,
+        # and memory stays bounded by BATCH_ORDERS, not by the account's size. Accounts read
+        # at once share the batch: it is flushed once all of them hold BATCH_ORDERS orders.
+        pending: dict[int, SyncBatch] = {}
+        try:
+            for index, batch in read_accounts(syncs, concurrent_accounts):
+                if batch is not None:
+                    held = pending.setdefault(index, SyncBatch())
+                    held.orders += batch.orders
+                    held.history += batch.history
+                    held.quarantine += batch.quarantine
+                    if sum(len(b.orders) for b in pending.values()) >= BATCH_ORDERS:
+                        yield from _flush(selected, pending, observed_at, table_hints, append)
+                    continue
+                # the account is read through: its rows, then its state
+                yield from _flush(selected, pending, observed_at, table_hints, append, only=index)
+                account, sync = selected[index], syncs[index]
+                if sync.vanished:
+                    yield from _vanished(account.id, sync.vanished, observed_at, hints, personal)
+                account_state = sync.state
+                if account_state.high_water is not None:  # the account has stored orders
+                    account_state.personal_data = sorted({*stored_forms[index], personal.form})
+                state[account.id] = account_state.to_dict()
+                log.info("account %s: %s", account.id, sync.summary.to_dict())
+        finally:
+            if early is not None:
+                early.close()
         if earlier_forms:
             report.personal_data_notice = _earlier_forms_notice(personal, earlier_forms)
             log.warning(report.personal_data_notice)
@@ -358,28 +423,64 @@ def _vanished(
         )
 
 
-def _tables(
-    account_id: str, batch: SyncBatch, observed_at: datetime, hints: dict[str, Any]
+def _flush(
+    accounts: Sequence[Account],
+    pending: dict[int, SyncBatch],
+    observed_at: datetime,
+    hints: dict[str, Any],
+    append: bool,
+    only: int | None = None,
 ) -> Iterator[TDataItem]:
-    """The Arrow tables of one batch, each marked with its table's hints."""
+    """Yields the pending batches (of account `only`, or of all accounts) as one Arrow table
+    per warehouse table, each marked with its table's hints, and forgets them. Appended line
+    tables leave out tombstones (they only tell a merge to delete an order's old lines)."""
+    indexes = [only] if only is not None else sorted(pending)
+    tables: dict[str, list[pa.Table]] = {}
+    for index in indexes:
+        batch = pending.pop(index, None)
+        if batch is not None:
+            for name, table in _tables(accounts[index].id, batch, observed_at):
+                if append and "_lune_tombstone" in table.column_names:
+                    table = table.filter(pc.is_null(table["_lune_tombstone"]))
+                tables.setdefault(name, []).append(table)
+    for name, parts in tables.items():
+        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="default")
+        yield dlt.mark.with_hints(table, hints[name], create_table_variant=True)
+
+
+def _tables(
+    account_id: str, batch: SyncBatch, observed_at: datetime
+) -> Iterator[tuple[str, pa.Table]]:
+    """(warehouse table, Arrow table) for one account's batch."""
     if batch.orders:
         tables = order_tables(account_id, batch.orders, observed_at)
-        for name, table in zip(
-            ("orders", "orders__bundles", "orders__projects"), tables, strict=True
-        ):
-            yield dlt.mark.with_hints(table, hints[name], create_table_variant=True)
+        yield from zip(("orders", "orders__bundles", "orders__projects"), tables, strict=True)
     if batch.history:
-        yield dlt.mark.with_hints(
-            history_table(batch.history), hints["order_status_history"], create_table_variant=True
-        )
+        yield "order_status_history", history_table(batch.history)
     if batch.quarantine:
         for row in batch.quarantine:
             log.warning("quarantined a record of account %s: %s", account_id, row["reason"])
-        yield dlt.mark.with_hints(
+        yield (
+            "quarantined_records",
             pa.Table.from_pylist(batch.quarantine, schema=_QUARANTINE_SCHEMA),
-            hints["quarantined_records"],
-            create_table_variant=True,
         )
+
+
+def _order_tables_empty() -> bool:
+    """True when no order table of the running pipeline's warehouse holds a row and no other
+    load package is waiting to be loaded (it could write to them before this one)."""
+    pipeline = dlt.current.pipeline()
+    if pipeline.list_extracted_load_packages() or pipeline.list_normalized_load_packages():
+        return False
+    with pipeline.sql_client() as client:
+        for table in ORDER_TABLES:
+            name = client.make_qualified_table_name(table)
+            try:
+                if client.execute_sql(f"select 1 from {name} limit 1"):
+                    return False
+            except DatabaseUndefinedRelation:
+                continue
+    return True
 
 
 def _list_accounts(client: LuneClient) -> list[Account]:

@@ -59,7 +59,8 @@ class LuneClient:
 
     - Authenticates with a Bearer key and pins `Lune-Version`.
     - Scopes a request to a client account with the `Lune-Account` header.
-    - Shares one rate limiter across accounts and threads (Lune limits per key).
+    - Shares one rate limiter across accounts and threads (Lune limits per key): Lune's own
+      sliding window of 15 requests per second, slowed down after any 429 (`limiter.py`).
     - Retries 429, 5xx, timeouts, connection resets and truncated or non-JSON bodies with
       bounded exponential backoff and jitter (honouring Retry-After when sent); does not
       retry 4xx, which raise `LuneAPIError` naming the endpoint and the account.
@@ -160,11 +161,13 @@ class LuneClient:
         kind: str,
         account_id: str | None,
     ) -> Any:
-        self._limiter.acquire()
-        with self._stats_lock:
-            self.stats[kind] += 1
-        response = self._http.get(path, params=params, headers=headers)
+        with self._limiter.slot():
+            with self._stats_lock:
+                self.stats[kind] += 1
+            response = self._http.get(path, params=params, headers=headers)
         status = response.status_code
+        if status == 429:
+            self._limiter.throttled()
         if status == 429 or status >= 500:
             retry_after = _retry_after(response.headers.get("Retry-After"))
             raise RetryableResponse(
@@ -329,15 +332,19 @@ class LuneClient:
         kind: str = "list_page",
         keep_going: Callable[[list[Any]], bool] | None = None,
         prefetch: bool = True,
+        first_page: Callable[[], Any] | None = None,
     ) -> Iterator[list[Any]]:
         """Yields the `data` of each page, following `next_cursor` while `has_more`.
 
         `keep_going(page)` is asked after each page whether the next one is needed, so a caller
         can stop a newest-first scan without paying for a page it will not use. With `prefetch`,
         a background thread fetches page n+1 while the caller processes page n; it still asks
-        `keep_going` first, so prefetching never costs an extra request.
+        `keep_going` first, so prefetching never costs an extra request. `first_page`, when
+        given, answers the first request (a body read earlier, see `reads.EarlyReads`).
         """
-        pages = self._page_iterator(path, account_id, params, page_size, kind, keep_going)
+        pages = self._page_iterator(
+            path, account_id, params, page_size, kind, keep_going, first_page
+        )
         if not prefetch:
             yield from pages
             return
@@ -351,10 +358,14 @@ class LuneClient:
         page_size: int,
         kind: str,
         keep_going: Callable[[list[Any]], bool] | None,
+        first_page: Callable[[], Any] | None = None,
     ) -> Iterator[list[Any]]:
         query = dict(params or {}, limit=page_size)
         while True:
-            body = self.get(path, account_id=account_id, params=query, kind=kind)
+            if first_page is not None:
+                body, first_page = first_page(), None
+            else:
+                body = self.get(path, account_id=account_id, params=query, kind=kind)
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
                 raise LuneAPIError(
                     f"Lune API GET {path} {_for(account_id)} returned a body without a "

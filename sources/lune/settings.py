@@ -8,9 +8,13 @@ API_VERSION = "2024-08-08"
 
 # /v1/orders accepts 1..100; the largest page costs the fewest requests.
 PAGE_SIZE = 100
-# Lune answers 429 past 15 requests/second per API key and sends no Retry-After.
-# Staying one below leaves room for clock jitter between client and server windows.
-MAX_REQUESTS_PER_SECOND = 14.0
+# Lune answers 429 past 15 requests in any one-second window per API key and sends no
+# Retry-After. The limiter (limiter.py) keeps a window that cannot run ahead of Lune's, so it
+# uses the whole budget.
+MAX_REQUESTS_PER_SECOND = 15.0
+# Accounts whose orders are read at once. The limit is per key, so this does not raise the
+# rate; it keeps the budget used when latency makes one account's page chain slower than it.
+CONCURRENT_ACCOUNTS = 4
 # Orders can become visible in the list a little after their created_at; re-read this far
 # below the high-water mark so late arrivals are not skipped.
 LOOKBACK_SECONDS = 300

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -208,10 +208,12 @@ class AccountSync:
         fetch_workers: int = 4,
         personal: PersonalData | None = None,
         previously_open: Iterable[str] = (),
+        first_page: Callable[[], Any] | None = None,
     ) -> None:
         """`previously_open`: on a full refresh (a fresh `state`), the orders the saved state
         had open; any the full scan does not list is looked up, so one that vanished is still
-        noticed."""
+        noticed. `first_page`: the answer to the first list request, when it was read early
+        (`reads.EarlyReads`)."""
         self.client = client
         self.account_id = account_id
         self.scope_header = scope_header
@@ -229,18 +231,26 @@ class AccountSync:
         self.planner = _ScanPlanner(state, floor, page_size)
         self.old_open = dict(state.open)
         self.previously_open = [i for i in previously_open if i not in self.old_open]
-        self.seen: dict[str, str] = {}  # order id -> created_at, for the boundary window
+        # The ids read this run, and created_at of those that may end in the boundary window
+        # (at most `lookback` older than the newest order so far; the newest only grows, so
+        # an order older than that can never be in the final window). Only ids are kept for
+        # the rest: at a million orders, a created_at per id was ~100 MB of the run's memory.
+        self.seen: set[str] = set()
+        self.recent: dict[str, str] = {}
         self.newest = self.high_water
         self.scrub = personal.apply if personal is not None and personal.mode != "keep" else None
         self.vanished: list[str] = []  # open orders the API no longer has (404)
+        self.first_page = first_page
 
     def batches(self) -> Iterator[SyncBatch]:
         position = 0
+        read_early = {"first_page": self.first_page} if self.first_page is not None else {}
         for page in self.client.paginate(
             ORDERS_PATH,
             account_id=self.scope_header,
             page_size=self.page_size,
             keep_going=self.planner.keep_going,
+            **read_early,
         ):
             self.summary.list_pages += 1
             batch = SyncBatch()
@@ -286,9 +296,11 @@ class AccountSync:
         created = parse_timestamp(record["created_at"])
         if self.since is not None and created < self.since:
             return
-        self.seen[order_id] = record["created_at"]
+        self.seen.add(order_id)
         if self.newest is None or created > self.newest:
             self.newest = created
+        if created >= self.newest - self.lookback:
+            self.recent[order_id] = record["created_at"]
         status = record["status"]
         previous = self.old_open.get(order_id)
         if previous is not None:
@@ -363,7 +375,7 @@ class AccountSync:
             return
         self.state.high_water = self.newest.isoformat()
         window_start = self.newest - self.lookback
-        candidates = {**self.state.boundary, **self.seen}
+        candidates = {**self.state.boundary, **self.recent}
         self.state.boundary = {
             order_id: created
             for order_id, created in candidates.items()

@@ -40,6 +40,7 @@ EDGE_POINTS = (
     "load-job",
     "job-committed",
     "history-committed",
+    "after-orders-commit",
     "in-load",
     "load-completed",
     "set-aside-moved",
@@ -90,6 +91,17 @@ def arm(point: str, delay: float = 0.0, nth: int = 1) -> None:
                 die()
 
         DuckDbCopyJob.run = run
+    elif point == "after-orders-commit":  # the `orders` job committed, its marker not written
+        original_marker = PackageStorage.save_pending_transition
+
+        def save_pending_transition(
+            self: PackageStorage, load_id: str, file_name: str, state: str, *args: Any, **kw: Any
+        ) -> None:
+            if file_name.startswith("orders.") and state == "completed":
+                die()
+            original_marker(self, load_id, file_name, state, *args, **kw)
+
+        PackageStorage.save_pending_transition = save_pending_transition
     elif point == "in-load":  # all table jobs done, the load not yet marked complete
         DuckDbClient.complete_load = die
     elif point == "load-completed":  # marked complete in the destination, package not moved
