@@ -125,13 +125,7 @@ class LuneClient:
     ) -> Any:
         """GETs `path` (e.g. `/v1/orders`) for `account_id` (None: the key's own account)."""
         headers = {"Lune-Account": account_id} if account_id else None
-        retrying = Retrying(
-            retry=retry_if_exception_type(_RETRYABLE),
-            wait=self._wait,
-            stop=stop_after_attempt(self._max_attempts) | stop_after_delay(self._max_retry_seconds),
-            before_sleep=lambda rs: self._log_retry(rs, path, account_id),
-            reraise=True,
-        )
+        retrying = self._retrying(_RETRYABLE, path, account_id, "GET")
         try:
             for attempt in retrying:
                 with attempt:
@@ -224,13 +218,7 @@ class LuneClient:
         timeout is not retried (a second POST could create a second object): it raises.
         """
         headers = {"Lune-Account": account_id} if account_id else None
-        retrying = Retrying(
-            retry=retry_if_exception_type((RetryableResponse, httpx.ConnectError)),
-            wait=self._wait,
-            stop=stop_after_attempt(self._max_attempts) | stop_after_delay(self._max_retry_seconds),
-            before_sleep=lambda rs: self._log_retry(rs, path, account_id, "POST"),
-            reraise=True,
-        )
+        retrying = self._retrying((RetryableResponse, httpx.ConnectError), path, account_id, "POST")
         try:
             for attempt in retrying:
                 with attempt:
@@ -300,6 +288,22 @@ class LuneClient:
         if isinstance(error, RetryableResponse) and error.retry_after is not None:
             return min(error.retry_after, 60.0)
         return self._backoff(retry_state)
+
+    def _retrying(
+        self,
+        retryable: type[BaseException] | tuple[type[BaseException], ...],
+        path: str,
+        account_id: str | None,
+        method: str,
+    ) -> Retrying:
+        """Retries on `retryable` with the client's backoff, within its attempt and time caps."""
+        return Retrying(
+            retry=retry_if_exception_type(retryable),
+            wait=self._wait,
+            stop=stop_after_attempt(self._max_attempts) | stop_after_delay(self._max_retry_seconds),
+            before_sleep=lambda rs: self._log_retry(rs, path, account_id, method),
+            reraise=True,
+        )
 
     def _log_retry(
         self,
