@@ -18,11 +18,21 @@ from tests.support.env import environment
 from tests.support.loader import Loader
 
 
-def _hammer(limiter: RateLimiter, before_count: float, jitter: float, threads: int, seconds: float):
+def _hammer(
+    limiter: RateLimiter,
+    before_count: float,
+    jitter: float,
+    threads: int,
+    seconds: float,
+    straggler: tuple[int, float] = (0, 0.0),
+):
     """Requests from several threads through `limiter` to a server that counts each one
-    `before_count` (+ up to `jitter`) after it was sent; returns (admitted, refused)."""
+    `before_count` (+ up to `jitter`) after it was sent, and every `straggler[0]`-th request
+    `straggler[1]` later still (a stalled send, a busy server); returns (admitted, refused)."""
     server = LuneWindow(15)
     outcome = {"admitted": 0, "refused": 0}
+    every, extra = straggler
+    sent = iter(range(1, 1_000_000))
     lock = threading.Lock()
     stop = time.monotonic() + seconds
 
@@ -30,7 +40,9 @@ def _hammer(limiter: RateLimiter, before_count: float, jitter: float, threads: i
         rng = random.Random(seed)
         while time.monotonic() < stop:
             with limiter.slot():
-                time.sleep(before_count + rng.uniform(0, jitter))
+                with lock:
+                    late = extra if every and next(sent) % every == 0 else 0.0
+                time.sleep(before_count + rng.uniform(0, jitter) + late)
                 admitted = server.admit("key")
                 time.sleep(rng.uniform(0, 0.003))  # the response on its way back
             with lock:
@@ -53,6 +65,17 @@ def test_never_refused_by_lunes_window(before_count, jitter, threads):
     admitted, refused = _hammer(RateLimiter(15), before_count, jitter, threads, seconds=2.5)
     assert refused == 0
     assert admitted >= 30  # the budget was actually used, more than one window's worth
+
+
+def test_a_straggler_holds_its_slot_until_it_can_have_been_counted():
+    """One request in 25 is counted 80 ms later than the rest (more than the least margin):
+    its slot must not free before Lune's window lets the next request in. Its own round trip
+    shows the delay, so the limiter holds that slot longer; the others keep the full rate."""
+    admitted, refused = _hammer(
+        RateLimiter(15), 0.15, 0.004, threads=4, seconds=4.5, straggler=(25, 0.08)
+    )
+    assert refused == 0
+    assert admitted >= 60
 
 
 def test_a_429_pauses_slows_down_and_recovers():

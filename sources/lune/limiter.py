@@ -7,15 +7,17 @@ at some moment between the client sending it and the response coming back; each 
 holds one of the window's `rate` slots from the moment it is sent until one window after the
 latest moment the server can have counted it:
 
-- a response that came back within `margin` (no network to speak of): one window after the
-  response arrived. The server counted the request before answering, so this can never run
-  ahead of Lune's window, whatever the timing;
-- a slower response: one window plus `margin` after the request was sent. Over a real network
+- a response that came back within the margin below (no network to speak of): one window
+  after the response arrived. The server counted the request before answering, so this can
+  never run ahead of Lune's window, whatever the timing;
+- a slower response: one window plus a margin after the request was sent. Over a real network
   the server counts a request about a one-way latency after it was sent; what matters is how
-  much that delay varies from one request to the next, which the margin covers (it grows
-  with the spread of recent round trips). Holding the slot until the response came back
-  instead would cost the whole latency in every window: 13 instead of 15 requests per second
-  at 150 ms.
+  much that delay varies from one request to the next. The margin is `margin` plus how much
+  longer this request's round trip took than the fastest recent one: a request that was late
+  to leave (the client busy) or late to be counted (the server busy) shows it in its own
+  round trip, and its slot is held that much longer. Holding every slot until the response
+  came back instead would cost the whole latency in every window: 13 instead of 15 requests
+  per second at 150 ms.
 
 A 429 means someone else spends the key's budget (another job, the customer's own
 application), or the margin was too small: every new request then waits one window, so Lune's
@@ -33,7 +35,8 @@ from collections import deque
 from types import TracebackType
 
 WINDOW_SECONDS = 1.0
-# the least margin for a slow response; the spread of recent round trips raises it
+# the least margin for a slow response; a round trip slower than the fastest recent one adds
+# the difference
 MARGIN_SECONDS = 0.025
 _RECENT_ROUND_TRIPS = 32
 
@@ -54,8 +57,7 @@ class RateLimiter:
         self.enabled = rate > 0
         self.capacity = max(1, math.floor(rate)) if self.enabled else 0
         self.window = self.capacity / rate * window if self.enabled else 0.0
-        self._margin_floor = margin  # doubled by each 429
-        self.margin = margin
+        self.margin = margin  # doubled by each 429
         self._allowed = self.capacity  # lowered after a 429, given back window by window
         self._held: list[float] = []  # heap: when each answered request's slot frees
         self._in_flight = 0
@@ -103,13 +105,13 @@ class RateLimiter:
             now = time.monotonic()
             round_trip = now - sent_at
             self._round_trips.append(round_trip)
-            # counted by the server at the latest when it answered, and (but for the
-            # variation of the delay before counting, which the margin covers) no later than
-            # `margin` after it was sent
-            heapq.heappush(self._held, min(now, sent_at + self.margin) + self.window)
+            # Counted by the server at the latest when it answered, and no later than the
+            # fastest recent request's delay plus what this round trip took longer than that
+            # one, plus `margin` for how the rest of a round trip varies.
+            late_by = round_trip - min(self._round_trips)
+            counted_by = min(now, sent_at + self.margin + late_by)
+            heapq.heappush(self._held, counted_by + self.window)
             self._in_flight -= 1
-            spread = max(self._round_trips) - min(self._round_trips)
-            self.margin = max(self._margin_floor, min(spread, self.window / 2))
             self._cond.notify_all()
 
     def throttled(self) -> None:
@@ -123,8 +125,7 @@ class RateLimiter:
             self._paused_until = max(self._paused_until, now + self.window)
             self._allowed = max(1, math.floor(self._allowed * 0.8))
             self._recovered_at = self._paused_until
-            self._margin_floor = min(self.window / 2, self._margin_floor * 2)
-            self.margin = max(self.margin, self._margin_floor)
+            self.margin = min(self.window / 2, self.margin * 2)
 
     def _recover(self, now: float) -> None:
         """One request per window back for every whole window without a 429."""
