@@ -32,6 +32,7 @@ import dlt
 # RunError and describe_error live in pipelines.errors; importing them from here still works
 from pipelines.errors import RunError, describe_error, log_error_chain
 from pipelines.leftovers import LeftoverReport, finish_leftovers
+from pipelines.memory import return_freed_memory
 from pipelines.webhooks.loading import attach_webhooks
 from sources.lune import RunReport, lune_source
 
@@ -353,6 +354,8 @@ def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary
     log.info("normalize done in %.2fs", summary.timings["normalize"])
 
     summary.step = "load"
+    # the extract's freed memory goes back before DuckDB's buffer pool comes on top of it
+    return_freed_memory()
     step = time.monotonic()
     load_info = pipeline.load()
     summary.timings["load"] = round(time.monotonic() - step, 3)
