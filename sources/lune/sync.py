@@ -43,6 +43,7 @@ from .client import LuneClient
 from .errors import LuneNotFound
 from .personal import PersonalData
 from .records import contract_violation, contract_violations, parse_timestamp
+from .seen import SeenOrders
 from .settings import LOOKBACK_SECONDS, PAGE_SIZE, TERMINAL_STATUSES
 
 log = logging.getLogger("lune.sync")
@@ -231,11 +232,13 @@ class AccountSync:
         self.planner = _ScanPlanner(state, floor, page_size)
         self.old_open = dict(state.open)
         self.previously_open = [i for i in previously_open if i not in self.old_open]
-        # The ids read this run, and created_at of those that may end in the boundary window
+        self.previously_open_ids = frozenset(self.previously_open)
+        # The orders read this run (16 bytes each: seen.py), which of the open orders known
+        # before were reached, and created_at of those that may end in the boundary window
         # (at most `lookback` older than the newest order so far; the newest only grows, so
-        # an order older than that can never be in the final window). Only ids are kept for
-        # the rest: at a million orders, a created_at per id was ~100 MB of the run's memory.
-        self.seen: set[str] = set()
+        # an order older than that can never be in the final window).
+        self.seen = SeenOrders()
+        self.reached: set[str] = set()
         self.recent: dict[str, str] = {}
         self.newest = self.high_water
         self.scrub = personal.apply if personal is not None and personal.mode != "keep" else None
@@ -273,7 +276,7 @@ class AccountSync:
         missing = [
             order_id
             for order_id in (*self.old_open, *self.previously_open)
-            if order_id not in self.seen
+            if order_id not in self.reached
         ]
         if missing:
             yield from self._fetch(missing)
@@ -291,18 +294,19 @@ class AccountSync:
             )
             return
         order_id = record["id"]
-        if order_id in self.seen:
-            return  # listed twice in one run (e.g. on both sides of a new order): once is enough
         created = parse_timestamp(record["created_at"])
         if self.since is not None and created < self.since:
             return
-        self.seen.add(order_id)
+        if not self.seen.add_if_new(order_id, created):
+            return  # listed twice in one run (e.g. on both sides of a new order): once is enough
+        previous = self.old_open.get(order_id)
+        if previous is not None or order_id in self.previously_open_ids:
+            self.reached.add(order_id)
         if self.newest is None or created > self.newest:
             self.newest = created
         if created >= self.newest - self.lookback:
             self.recent[order_id] = record["created_at"]
         status = record["status"]
-        previous = self.old_open.get(order_id)
         if previous is not None:
             rank = (
                 list_position if list_position is not None else previous[2] + self.planner.new_count
@@ -369,7 +373,7 @@ class AccountSync:
     def _finish(self) -> None:
         """Shifts unseen open orders' positions and moves the high-water mark and window."""
         for order_id, entry in self.state.open.items():
-            if order_id not in self.seen and order_id in self.old_open:
+            if order_id not in self.reached and order_id in self.old_open:
                 entry[2] = self.old_open[order_id][2] + self.planner.new_count
         if self.newest is None:
             return
