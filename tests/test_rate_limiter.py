@@ -5,6 +5,7 @@ asserted here (timers are for `make bench`), only that nothing is ever refused."
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 import time
@@ -32,7 +33,7 @@ def _hammer(
     server = LuneWindow(15)
     outcome = {"admitted": 0, "refused": 0}
     every, extra = straggler
-    sent = iter(range(1, 1_000_000))
+    sent = itertools.count(1)
     lock = threading.Lock()
     stop = time.monotonic() + seconds
 

@@ -231,8 +231,8 @@ class AccountSync:
         floor = self.high_water - self.lookback if self.high_water else since
         self.planner = _ScanPlanner(state, floor, page_size)
         self.old_open = dict(state.open)
-        self.previously_open = [i for i in previously_open if i not in self.old_open]
-        self.previously_open_ids = frozenset(self.previously_open)
+        # an ordered set: fetched in this order, looked up for every order read
+        self.previously_open = dict.fromkeys(i for i in previously_open if i not in self.old_open)
         # The orders read this run (16 bytes each: seen.py), which of the open orders known
         # before were reached, and created_at of those that may end in the boundary window
         # (at most `lookback` older than the newest order so far; the newest only grows, so
@@ -300,7 +300,7 @@ class AccountSync:
         if not self.seen.add_if_new(order_id, created):
             return  # listed twice in one run (e.g. on both sides of a new order): once is enough
         previous = self.old_open.get(order_id)
-        if previous is not None or order_id in self.previously_open_ids:
+        if previous is not None or order_id in self.previously_open:
             self.reached.add(order_id)
         if self.newest is None or created > self.newest:
             self.newest = created
