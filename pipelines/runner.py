@@ -28,6 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.configuration.container import Container
+from dlt.common.configuration.resolve import inject_section
+from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+from dlt.common.destination import Destination
+from dlt.common.pipeline import PipelineContext, get_dlt_pipelines_dir
 
 # RunError and describe_error live in pipelines.errors; importing them from here still works
 from pipelines.errors import RunError, describe_error, log_error_chain
@@ -168,25 +173,37 @@ def apply_duckdb_defaults() -> None:
         dlt.secrets[_DUCKDB_GLOBAL_CONFIG_KEY] = dict(DUCKDB_GLOBAL_CONFIG)
 
 
-def make_pipeline(options: RunOptions) -> dlt.Pipeline:
-    kwargs: dict[str, Any] = {}
-    if options.pipelines_dir:
-        kwargs["pipelines_dir"] = options.pipelines_dir
+def make_destination(options: RunOptions) -> Destination[Any, Any]:
+    """The run's dlt destination; a DuckDB file is resolved to an absolute path."""
     destination = options.destination
     if destination == "duckdb":
         # dlt would resolve the file against the first run's working directory: be explicit
         configured = os.environ.get("DESTINATION__DUCKDB__CREDENTIALS")
-        destination = warehouse.duckdb_destination(
+        return warehouse.duckdb_destination(
             configured or f"{options.pipeline_name}.duckdb",
             options.warehouse_base or Path.cwd(),
         )
+    return Destination.from_reference(destination)
+
+
+def make_pipeline(
+    options: RunOptions, destination: Destination[Any, Any] | None = None
+) -> dlt.Pipeline:
+    kwargs: dict[str, Any] = {}
+    if options.pipelines_dir:
+        kwargs["pipelines_dir"] = options.pipelines_dir
     return dlt.pipeline(
         pipeline_name=options.pipeline_name,
-        destination=destination,
+        destination=destination or make_destination(options),
         dataset_name=options.dataset,
         progress="log" if options.progress else dlt.common.runtime.collector.NULL_COLLECTOR,
         **kwargs,
     )
+
+
+def pipelines_dir(options: RunOptions) -> Path:
+    """The folder of the pipeline's working directory, as `dlt.pipeline` chooses it."""
+    return Path(options.pipelines_dir or get_dlt_pipelines_dir())
 
 
 # Destinations that list parquet but load it only through an optional driver (PostgreSQL
@@ -203,22 +220,18 @@ def loader_file_format(pipeline: dlt.Pipeline) -> str | None:
     return "parquet" if "parquet" in caps.supported_loader_file_formats else None
 
 
-def history_strategy(pipeline: dlt.Pipeline) -> str:
-    caps = pipeline.destination.capabilities()
-    return "insert-only" if "insert-only" in caps.supported_merge_strategies else "delete-insert"
-
-
 @contextmanager
-def run_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
-    """Holds an exclusive lock for the pipeline; a second run fails fast instead of waiting."""
-    lock_path = Path(pipeline.pipelines_dir) / f".{pipeline.pipeline_name}.lock"
+def run_lock(options: RunOptions) -> Iterator[None]:
+    """Holds an exclusive lock for the pipeline; a second run fails fast instead of waiting,
+    before it has made a request."""
+    lock_path = pipelines_dir(options) / f".{options.pipeline_name}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RunError(
-                f"Another run of pipeline {pipeline.pipeline_name!r} is in progress "
+                f"Another run of pipeline {options.pipeline_name!r} is in progress "
                 f"(lock {lock_path}); this run stopped without reading or loading anything."
             ) from None
         try:
@@ -237,20 +250,28 @@ def run(options: RunOptions) -> RunSummary:
         dataset=options.dataset,
         destination=options.destination,
     )
-    pipeline = make_pipeline(options)
-    summary.destination = pipeline.destination.destination_name
-    if summary.destination == "duckdb":
-        apply_duckdb_defaults()
-    summary.warehouse = warehouse.location(pipeline)
-    if summary.warehouse:
-        log.info("loading into the DuckDB file %s", summary.warehouse)
-        # a configured `data/lune.duckdb` works on the first run too
-        Path(summary.warehouse).parent.mkdir(parents=True, exist_ok=True)
     try:
-        with run_lock(pipeline):
+        with run_lock(options):
+            destination = make_destination(options)
+            summary.destination = destination.destination_name
+            # The source comes first: its read-ahead requests (accounts, catalogue, each
+            # account's newest page) go out while dlt builds the pipeline and syncs its state.
+            # A configuration error here is reported as the extract's.
+            summary.step = "extract"
+            report = RunReport()
+            source = _make_source(options, summary.destination, report)
+            summary.step = "setup"
+            if summary.destination == "duckdb":
+                apply_duckdb_defaults()
+            pipeline = make_pipeline(options, destination)
+            summary.warehouse = warehouse.location(pipeline)
+            if summary.warehouse:
+                log.info("loading into the DuckDB file %s", summary.warehouse)
+                # a configured `data/lune.duckdb` works on the first run too
+                Path(summary.warehouse).parent.mkdir(parents=True, exist_ok=True)
             try:
                 _follow_warehouse(pipeline, summary)
-                _run_locked(pipeline, options, summary)
+                _run_locked(pipeline, source, report, options, summary)
             finally:
                 if summary.warehouse:
                     warehouse.remember(pipeline, summary.warehouse)
@@ -268,8 +289,27 @@ def run(options: RunOptions) -> RunSummary:
     finally:
         summary.finished_at = datetime.now(UTC).isoformat()
         summary.duration_seconds = round(time.monotonic() - started, 3)
-        _remember_last_run(pipeline, summary)
+        _remember_last_run(options, summary)
     return summary
+
+
+def _make_source(options: RunOptions, destination_name: str, report: RunReport) -> Any:
+    """The Lune source, configured as dlt configures it for this pipeline (its config
+    sections named after the pipeline), before the pipeline exists."""
+    # no other pipeline's name may stand in for this one's in the config sections
+    Container()[PipelineContext].deactivate()
+    with inject_section(ConfigSectionContext(pipeline_name=options.pipeline_name)):
+        return lune_source(
+            account_ids=list(options.account_ids) if options.account_ids else None,
+            since=options.since,
+            full_refresh=options.full_refresh,
+            run_report=report,
+            # the requests every run makes start now, while dlt sets the pipeline up
+            read_ahead=True,
+            # a killed first backfill is repaired before it loads again (first_load.py)
+            append_first_load=destination_name == "duckdb",
+            **options.source_options,
+        )
 
 
 def _follow_warehouse(pipeline: dlt.Pipeline, summary: RunSummary) -> None:
@@ -293,24 +333,14 @@ def _follow_warehouse(pipeline: dlt.Pipeline, summary: RunSummary) -> None:
     pipeline.drop()
 
 
-def _run_locked(pipeline: dlt.Pipeline, options: RunOptions, summary: RunSummary) -> None:
+def _run_locked(
+    pipeline: dlt.Pipeline,
+    source: Any,
+    report: RunReport,
+    options: RunOptions,
+    summary: RunSummary,
+) -> None:
     file_format = loader_file_format(pipeline)
-    # built before the sync so that its read-ahead requests overlap dlt's setup; a
-    # configuration error here is reported as the extract's, as when it was built later
-    summary.step = "extract"
-    report = RunReport()
-    source = lune_source(
-        account_ids=list(options.account_ids) if options.account_ids else None,
-        since=options.since,
-        full_refresh=options.full_refresh,
-        history_merge_strategy=history_strategy(pipeline),
-        run_report=report,
-        # the requests every run makes start now, while dlt syncs state and schema
-        read_ahead=True,
-        # a killed first backfill is repaired before it loads again (first_load.py)
-        append_first_load=pipeline.destination.destination_name == "duckdb",
-        **options.source_options,
-    )
     # As dlt's own run() does: a runner with an empty disk (CI, a fresh Airflow worker) takes
     # the sync state stored in the destination; a newer local state (a killed run's) is kept
     # until its package is settled below.
@@ -405,11 +435,15 @@ def _collect(report: RunReport, summary: RunSummary) -> None:
 
 
 def last_run_path(pipeline: dlt.Pipeline) -> Path:
-    return Path(pipeline.pipelines_dir) / f".{pipeline.pipeline_name}.last_run.json"
+    return _last_run_file(Path(pipeline.pipelines_dir), pipeline.pipeline_name)
 
 
-def _remember_last_run(pipeline: dlt.Pipeline, summary: RunSummary) -> None:
+def _last_run_file(folder: Path, pipeline_name: str) -> Path:
+    return folder / f".{pipeline_name}.last_run.json"
+
+
+def _remember_last_run(options: RunOptions, summary: RunSummary) -> None:
     try:
-        summary.write(last_run_path(pipeline))
+        summary.write(_last_run_file(pipelines_dir(options), options.pipeline_name))
     except OSError as e:  # the run's own outcome matters more than this record
         log.warning("could not record the run outcome: %s", e)

@@ -75,3 +75,21 @@ def test_bad_since_date(tmp_path, sandbox_server, sandbox_world):
         },
     )
     _assert_one_clear_line(result, "since='last tuesday' is not an ISO date")
+
+
+def test_configuration_scoped_to_the_pipeline_wins(tmp_path, sandbox_world, sandbox_server):
+    """dlt reads `<pipeline>.sources.lune.*` before `sources.lune.*`. The runner builds the
+    source before the pipeline (to start its requests early): the pipeline's own section must
+    still apply, so the right key there beats a wrong one outside it."""
+    wrong = "sk_live_wrong_unscoped_key_0000"
+    result = run_cli(
+        [*RUN, "--pipelines-dir", str(tmp_path / "p")],
+        tmp_path,
+        {
+            "SOURCES__LUNE__API_KEY": wrong,
+            "LUNE_ORDERS__SOURCES__LUNE__API_KEY": sandbox_world.api_key,
+            "SOURCES__LUNE__BASE_URL": sandbox_server.base_url,
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert "orders: new" in result.stdout

@@ -184,7 +184,7 @@ def lune_source(
     max_attempts: int = 6,
     backoff_initial: float = 0.5,
     backoff_max: float = 30.0,
-    history_merge_strategy: str = "insert-only",
+    history_merge_strategy: str | None = None,
     run_report: RunReport | None = None,
     personal_data: str = "keep",
     personal_data_key: TSecretStrValue | None = None,
@@ -201,8 +201,9 @@ def lune_source(
             account ids); all of them when empty.
         since: ISO date or timestamp; the first run of an account loads orders created since.
         full_refresh: ignore the saved sync state and re-read every order.
-        history_merge_strategy: `insert-only` where the warehouse supports it, else
-            `delete-insert` (Redshift, ClickHouse).
+        history_merge_strategy: how `order_status_history` is merged; by default
+            `insert-only` where the warehouse supports it, else `delete-insert` (Redshift,
+            ClickHouse).
         personal_data: what to store of personal fields (the order's `email`): `keep`,
             `hash` (keyed HMAC-SHA256) or `drop`.
         personal_data_key: the secret key for `hash` (`SOURCES__LUNE__PERSONAL_DATA_KEY`
@@ -234,12 +235,12 @@ def lune_source(
         raise LuneConfigError(f"page_size must be between 1 and 100, not {page_size}.")
     if concurrent_accounts < 1:
         raise LuneConfigError(f"concurrent_accounts must be 1 or more, not {concurrent_accounts}.")
-    hints = _table_hints(history_merge_strategy)
     accounts_cache: list[Account] = []
     early = (
         EarlyReads(
             client,
-            _list_accounts,
+            _own_account,
+            _client_accounts,
             ("bundles", "projects"),
             page_size,
             wanted=lambda account: not account_ids or account.id in account_ids,
@@ -251,7 +252,7 @@ def lune_source(
     def accounts() -> list[Account]:
         if not accounts_cache:
             accounts_cache.extend(
-                early.accounts.result() if early is not None else _list_accounts(client)
+                early.accounts() if early is not None else _list_accounts(client)
             )
         return accounts_cache
 
@@ -309,7 +310,9 @@ def lune_source(
         report.selected_accounts = [a.id for a in selected]
         append = append_first_load and _order_tables_empty()
         report.appended = append
-        table_hints = _table_hints(history_merge_strategy, append=True) if append else hints
+        history_strategy = history_merge_strategy or _history_strategy()
+        hints = _table_hints(history_strategy)
+        table_hints = _table_hints(history_strategy, append=True) if append else hints
         earlier_forms: dict[str, list[str]] = {}  # account id -> forms other than today's
         syncs: list[AccountSync] = []
         stored_forms: list[list[str]] = []
@@ -466,6 +469,15 @@ def _tables(
         )
 
 
+def _history_strategy() -> str:
+    """`insert-only` where the running pipeline's warehouse supports it, else `delete-insert`."""
+    destination = dlt.current.pipeline().destination
+    if destination is None:  # extracted now, loaded later: dlt's default strategy
+        return "insert-only"
+    strategies = destination.capabilities().supported_merge_strategies
+    return "insert-only" if "insert-only" in strategies else "delete-insert"
+
+
 def _order_tables_empty() -> bool:
     """True when no order table of the running pipeline's warehouse holds a row and no other
     load package is waiting to be loaded (it could write to them before this one)."""
@@ -484,8 +496,16 @@ def _order_tables_empty() -> bool:
 
 
 def _list_accounts(client: LuneClient) -> list[Account]:
+    return [_own_account(client), *_client_accounts(client)]
+
+
+def _own_account(client: LuneClient) -> Account:
     me = client.get("/v1/accounts/me", kind="accounts")
-    found = [Account(me["id"], "account", me)]
+    return Account(me["id"], "account", me)
+
+
+def _client_accounts(client: LuneClient) -> list[Account]:
+    found = []
     for page in client.paginate("/v1/accounts/client", kind="accounts", prefetch=False):
         found.extend(Account(a["id"], "client_account", a) for a in page)
     return found

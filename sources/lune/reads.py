@@ -6,8 +6,9 @@ one account's pages were read one after another, so at 150 ms per request a run 
 under 7 requests per second however many client accounts the key had.
 
 - `EarlyReads` starts the requests every run makes, whatever its sync state: the account
-  list, the catalogue, and the newest page of each account's orders (the first page every
-  plan reads). The resources then take their answers instead of asking again, so a run makes
+  list (the key's own account and its client accounts at once), the catalogue, and the
+  newest page of each account's orders (the first page every plan reads) as soon as the
+  account is known. The resources then take their answers instead of asking again, so a run makes
   exactly the requests it made before, only sooner.
 - `read_accounts` runs several accounts' syncs at once, one thread each, under the client's
   one shared limiter. Each account's sync is the same object doing the same requests in the
@@ -37,30 +38,39 @@ _QUEUED_BATCHES_PER_ACCOUNT = 4
 class EarlyReads:
     """The answers to a run's certain requests, requested at once in background threads.
 
-    `accounts` is `list_accounts(client)`; `catalogue[name]` the pages of `/v1/<name>`;
-    `first_page(header)` the first `/v1/orders` body of the account with that `Lune-Account`
-    header (None: the key's own account), requested as soon as the account list is in.
-    A failed request raises where its answer is taken, as it would have without reading early.
+    `accounts()` is the key's own account (`own_account(client)`) followed by its client
+    accounts (`client_accounts(client)`), both requested at once; `catalogue[name]` the pages
+    of `/v1/<name>`; `first_page(header)` the first `/v1/orders` body of the account with that
+    `Lune-Account` header (None: the key's own account), requested as soon as that account
+    is known. A failed request raises where its answer is taken, as it would have without
+    reading early.
     """
 
     def __init__(
         self,
         client: LuneClient,
-        list_accounts: Callable[[LuneClient], list[Any]],
+        own_account: Callable[[LuneClient], Any],
+        client_accounts: Callable[[LuneClient], list[Any]],
         catalogue: Sequence[str],
         page_size: int,
         wanted: Callable[[Any], bool],
     ) -> None:
         self._client = client
         self._page_size = page_size
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lune-early")
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lune-early")
         self._lock = threading.Lock()
         self._first_pages: dict[str | None, Future[Any]] = {}
-        self.accounts: Future[list[Any]] = self._pool.submit(list_accounts, client)
+        self._own: Future[list[Any]] = self._pool.submit(lambda: [own_account(client)])
+        self._clients: Future[list[Any]] = self._pool.submit(client_accounts, client)
         self.catalogue: dict[str, Future[list[list[Any]]]] = {
             name: self._pool.submit(self._read_catalogue, name) for name in catalogue
         }
-        self.accounts.add_done_callback(lambda done: self._start_first_pages(done, wanted))
+        for known in (self._own, self._clients):
+            known.add_done_callback(lambda done: self._start_first_pages(done, wanted))
+
+    def accounts(self) -> list[Any]:
+        """The key's own account, then its client accounts."""
+        return [*self._own.result(), *self._clients.result()]
 
     def _read_catalogue(self, name: str) -> list[list[Any]]:
         return list(
