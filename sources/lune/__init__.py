@@ -251,9 +251,7 @@ def lune_source(
 
     def accounts() -> list[Account]:
         if not accounts_cache:
-            accounts_cache.extend(
-                early.accounts() if early is not None else _list_accounts(client)
-            )
+            accounts_cache.extend(early.accounts() if early is not None else _list_accounts(client))
         return accounts_cache
 
     def selected_accounts() -> list[Account]:
