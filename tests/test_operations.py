@@ -203,3 +203,15 @@ def test_duckdb_memory_is_capped_unless_configured(loader, sandbox_world, monkey
     monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"memory_limit": "2GB"}')
     loader.run()
     assert _duckdb_settings(loader) == ("1.8 GiB", True)  # the user's config wins, whole
+
+
+def test_a_clean_backfill_warns_of_nothing(tmp_path, sandbox_world, sandbox_server):
+    """dlt's notices about hints the source sets on purpose (the JSON column fed as text,
+    the tombstone's delete hint on an appended first backfill) are not warnings to the user."""
+    result = run_cli(
+        ["run", "--destination", "duckdb", "--no-views", "--pipelines-dir", str(tmp_path / "p")],
+        tmp_path,
+        _env(sandbox_world, sandbox_server),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stdout + result.stderr

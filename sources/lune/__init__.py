@@ -62,15 +62,24 @@ __all__ = ["LuneClient", "RunReport", "lune_source"]
 log = logging.getLogger("lune.source")
 
 
-class _ExpectedArrowHintNotice(logging.Filter):
-    """Drops dlt's notice that `metadata` is JSON text in Arrow but a JSON column in the
-    schema: that is deliberate (the warehouse parses the text into its JSON type)."""
+class _ExpectedHintNotices(logging.Filter):
+    """Drops two of dlt's notices about hints this source sets on purpose:
+    - `metadata` is JSON text in Arrow but a JSON column in the schema (the warehouse parses
+      the text into its JSON type);
+    - `_lune_tombstone`'s `hard_delete` hint is ignored when a first backfill is appended (the
+      hint is for the merges of later runs; an appended backfill has no tombstones)."""
+
+    _EXPECTED = (
+        "when merging arrow schema with dlt schema",
+        'hint for column "_lune_tombstone"',
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "when merging arrow schema with dlt schema" not in record.getMessage()
+        message = record.getMessage()
+        return not any(expected in message for expected in self._EXPECTED)
 
 
-logging.getLogger("dlt").addFilter(_ExpectedArrowHintNotice())
+logging.getLogger("dlt").addFilter(_ExpectedHintNotices())
 
 _TIMESTAMP = {"data_type": "timestamp", "timezone": True}
 _MERGE = {"disposition": "merge", "strategy": "delete-insert"}
