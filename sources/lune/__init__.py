@@ -103,6 +103,16 @@ class RunReport:
 
 
 @dataclass(frozen=True)
+class _WriteMode:
+    """How a run writes the order tables: appended (a first backfill into empty tables) or
+    merged, and each table's hints for that; `merge_hints` for rows merged in either case."""
+
+    append: bool
+    table_hints: dict[str, Any]
+    merge_hints: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Account:
     id: str
     scope: str  # "account" (the key's own) or "client_account"
@@ -315,11 +325,23 @@ def lune_source(
         observed_at = datetime.now(UTC)
         selected = selected_accounts()
         report.selected_accounts = [a.id for a in selected]
-        append = append_first_load and _order_tables_empty()
-        report.appended = append
-        history_strategy = history_merge_strategy or _history_strategy()
-        hints = _table_hints(history_strategy)
-        table_hints = _table_hints(history_strategy, append=True) if append else hints
+        decided: list[_WriteMode] = []
+
+        def write_mode() -> _WriteMode:
+            """Append or merge, decided when the first rows are written: the warehouse is
+            asked while the account reads are already under way."""
+            if not decided:
+                append = append_first_load and _order_tables_empty()
+                report.appended = append
+                strategy = history_merge_strategy or _history_strategy()
+                merge = _table_hints(strategy)
+                decided.append(
+                    _WriteMode(
+                        append, _table_hints(strategy, append=True) if append else merge, merge
+                    )
+                )
+            return decided[0]
+
         earlier_forms: dict[str, list[str]] = {}  # account id -> forms other than today's
         syncs: list[AccountSync] = []
         stored_forms: list[list[str]] = []
@@ -359,12 +381,13 @@ def lune_source(
                     held.history += batch.history
                     held.quarantine += batch.quarantine
                     if sum(len(b.orders) for b in pending.values()) >= BATCH_ORDERS:
-                        yield from _flush(selected, pending, observed_at, table_hints, append)
+                        yield from _flush(selected, pending, observed_at, write_mode())
                     continue
                 # the account is read through: its rows, then its state
-                yield from _flush(selected, pending, observed_at, table_hints, append, only=index)
+                yield from _flush(selected, pending, observed_at, write_mode(), only=index)
                 account, sync = selected[index], syncs[index]
                 if sync.vanished:
+                    hints = write_mode().merge_hints
                     yield from _vanished(account.id, sync.vanished, observed_at, hints, personal)
                 account_state = sync.state
                 if account_state.high_water is not None:  # the account has stored orders
@@ -437,8 +460,7 @@ def _flush(
     accounts: Sequence[Account],
     pending: dict[int, SyncBatch],
     observed_at: datetime,
-    hints: dict[str, Any],
-    append: bool,
+    mode: _WriteMode,
     only: int | None = None,
 ) -> Iterator[TDataItem]:
     """Yields the pending batches (of account `only`, or of all accounts) as one Arrow table
@@ -450,12 +472,12 @@ def _flush(
         batch = pending.pop(index, None)
         if batch is not None:
             for name, table in _tables(accounts[index].id, batch, observed_at):
-                if append and "_lune_tombstone" in table.column_names:
+                if mode.append and "_lune_tombstone" in table.column_names:
                     table = table.filter(pc.is_null(table["_lune_tombstone"]))
                 tables.setdefault(name, []).append(table)
     for name, parts in tables.items():
         table = parts[0] if len(parts) == 1 else pa.concat_tables(parts, promote_options="default")
-        yield dlt.mark.with_hints(table, hints[name], create_table_variant=True)
+        yield dlt.mark.with_hints(table, mode.table_hints[name], create_table_variant=True)
 
 
 def _tables(
