@@ -252,13 +252,8 @@ def run(options: RunOptions) -> RunSummary:
     )
     try:
         with run_lock(options):
-            summary.step = "setup"
             destination = make_destination(options)
             summary.destination = destination.destination_name
-            # The warehouse's client and driver are imported now, before the first request:
-            # imported inside dlt's setup, alongside the read-ahead's threads, the import took
-            # several times as long and held back the first second's requests.
-            _ = destination.client_class
             # The source comes first: its read-ahead requests (accounts, catalogue, each
             # account's newest page) go out while dlt builds the pipeline and syncs its state.
             # A configuration error here is reported as the extract's.
