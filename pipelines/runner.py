@@ -252,6 +252,7 @@ def run(options: RunOptions) -> RunSummary:
     )
     try:
         with run_lock(options):
+            summary.step = "setup"
             destination = make_destination(options)
             summary.destination = destination.destination_name
             # The source comes first: its read-ahead requests (accounts, catalogue, each
