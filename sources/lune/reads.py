@@ -8,8 +8,8 @@ under 7 requests per second however many client accounts the key had.
 - `EarlyReads` starts the requests every run makes, whatever its sync state: the account
   list (the key's own account and its client accounts at once), the catalogue, and the
   newest page of each account's orders (the first page every plan reads) as soon as the
-  account is known. The resources then take their answers instead of asking again, so a run makes
-  exactly the requests it made before, only sooner.
+  account is known. The resources then take their answers instead of asking again, so a run
+  makes exactly the requests it made before, only sooner.
 - `read_accounts` runs several accounts' syncs at once, one thread each, under the client's
   one shared limiter. Each account's sync is the same object doing the same requests in the
   same order as when read alone, so its state and its rows are those of a sequential read;
