@@ -168,12 +168,14 @@ def arm_transform_kill(delay: float) -> None:
 
 
 def _arm_mid_extract(nth: int) -> None:
-    """Kills at the `nth + 2`-th batch of orders (batches shrunk to 50 orders so a small
-    world has several): some of the extract's files are written, the package is not."""
+    """Kills at the `nth + 2`-th batch of orders (batches shrunk to 50 orders, each yielded
+    on its own, so a small world has several): some of the extract's files are written, the
+    package is not."""
     import sources.lune as source_module
     import sources.lune.records as records
 
     source_module.BATCH_ORDERS = 50
+    source_module.BATCHES_PER_YIELD = 1
     original = records.order_tables
     calls = {"n": 0}
 
