@@ -273,13 +273,21 @@ SYNCED_AT = datetime(2026, 11, 28, 7, 5, tzinfo=UTC)
 
 
 def _assert_same_tables(orders: list[dict[str, Any]]) -> None:
+    """The reference's tables; without tombstones, the reference's minus its tombstone rows."""
     for order in orders:
         assert contract_violation(order) is None, order
-    got = order_tables("acc-1", orders, SYNCED_AT)
     want = _reference_order_tables("acc-1", orders, SYNCED_AT)
-    for name, g, w in zip(("orders", "bundles", "projects"), got, want, strict=True):
-        assert g.schema.equals(w.schema, check_metadata=True), (name, g.schema, w.schema)
-        assert g.equals(w), (name, g.to_pylist(), w.to_pylist())
+    untombed = [
+        w.filter(pa.array([t is None for t in w["_lune_tombstone"].to_pylist()], pa.bool_()))
+        if "_lune_tombstone" in w.column_names
+        else w
+        for w in want
+    ]
+    for tombstones, expected in ((True, want), (False, untombed)):
+        got = order_tables("acc-1", orders, SYNCED_AT, tombstones=tombstones)
+        for name, g, w in zip(("orders", "bundles", "projects"), got, expected, strict=True):
+            assert g.schema.equals(w.schema, check_metadata=True), (name, g.schema, w.schema)
+            assert g.equals(w), (tombstones, name, g.to_pylist(), w.to_pylist())
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -701,3 +709,31 @@ def test_a_page_with_one_broken_record_names_only_that_one(
 ) -> None:
     page = [_LUNE_EXAMPLE, _VALID, record, _with(bundles=[_LINE])]
     assert contract_violations(page) == [None, None, sentence, None]
+
+
+def test_history_table_keeps_every_row_and_value() -> None:
+    observed = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    rows = [
+        {
+            "account_id": "acc",
+            "order_id": "o1",
+            "status": "placed",
+            "previous_status": None,
+            "observed_at": observed,
+            "order_created_at": datetime(2026, 11, 29, 23, 59, 59, 999999, tzinfo=UTC),
+            "load_id": "1764489600.1",
+        },
+        {
+            "account_id": "acc",
+            "order_id": "o2",
+            "status": "complete",
+            "previous_status": "retiring",
+            "observed_at": observed,
+            "order_created_at": datetime(2025, 1, 1, tzinfo=UTC),
+            "load_id": "1764489600.1",
+        },
+    ]
+    table = records.history_table(rows)
+    assert table.schema == records.HISTORY_SCHEMA
+    assert table.to_pylist() == rows
+    assert records.history_table([]).num_rows == 0

@@ -30,7 +30,6 @@ from typing import Any
 
 import dlt
 import pyarrow as pa
-import pyarrow.compute as pc
 from dlt.common.typing import TDataItem, TSecretStrValue
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.sources import DltResource
@@ -480,16 +479,13 @@ class _Converted:
         only: int | None = None,
     ) -> None:
         """Converts the pending batches (of account `only`, or of all accounts) and forgets
-        them. Appended line tables leave out tombstones (they only tell a merge to delete an
-        order's old lines)."""
+        them."""
         for index in [only] if only is not None else sorted(pending):
             batch = pending.pop(index, None)
             if batch is None:
                 continue
             self.orders += len(batch.orders)
-            for name, table in _tables(accounts[index].id, batch, observed_at):
-                if mode.append and "_lune_tombstone" in table.column_names:
-                    table = table.filter(pc.is_null(table["_lune_tombstone"]))
+            for name, table in _tables(accounts[index].id, batch, observed_at, mode.append):
                 self.tables.setdefault(name, []).append(table)
 
     def take(self, mode: _WriteMode) -> Iterator[TDataItem]:
@@ -503,11 +499,12 @@ class _Converted:
 
 
 def _tables(
-    account_id: str, batch: SyncBatch, observed_at: datetime
+    account_id: str, batch: SyncBatch, observed_at: datetime, append: bool
 ) -> Iterator[tuple[str, pa.Table]]:
-    """(warehouse table, Arrow table) for one account's batch."""
+    """(warehouse table, Arrow table) for one account's batch. Appended line tables leave out
+    tombstones (they only tell a merge to delete an order's old lines)."""
     if batch.orders:
-        tables = order_tables(account_id, batch.orders, observed_at)
+        tables = order_tables(account_id, batch.orders, observed_at, tombstones=not append)
         yield from zip(("orders", "orders__bundles", "orders__projects"), tables, strict=True)
     if batch.history:
         yield "order_status_history", history_table(batch.history)
