@@ -468,12 +468,7 @@ def _table(columns: dict[str, pa.Array], schema: pa.Schema) -> pa.Table:
 
 
 def history_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
-    """The status history rows as a table (column by column: a third of `from_pylist`'s
-    time)."""
-    return pa.Table.from_arrays(
-        [pa.array([row[f.name] for row in rows], f.type) for f in HISTORY_SCHEMA],
-        schema=HISTORY_SCHEMA,
-    )
+    return pa.Table.from_pylist(list(rows), schema=HISTORY_SCHEMA)
 
 
 def vanished_orders_table(rows: Sequence[dict[str, Any]], vanished_at: datetime) -> pa.Table:
