@@ -17,13 +17,18 @@ def test_full_load_equals_the_sandbox(loader, sandbox_world):
     assert summary.outcome == "succeeded"
 
 
-def test_a_load_in_many_small_items_equals_the_sandbox(loader, sandbox_world, monkeypatch):
-    """Orders become Arrow tables a few at a time and several of those are yielded as one
-    item per table: a backfill and an incremental run still land every order exactly once."""
+@pytest.mark.parametrize(("per_yield", "hold_seconds"), [(3, 3600.0), (1000, 0.0)])
+def test_a_load_in_many_small_items_equals_the_sandbox(
+    loader, sandbox_world, monkeypatch, per_yield, hold_seconds
+):
+    """Orders become Arrow tables a few at a time and are yielded as one item per table when
+    enough of them wait (`per_yield` conversions) or when they waited long enough: a backfill
+    and an incremental run still land every order exactly once."""
     import sources.lune as source
 
     monkeypatch.setattr(source, "BATCH_ORDERS", 7)
-    monkeypatch.setattr(source, "BATCHES_PER_YIELD", 3)
+    monkeypatch.setattr(source, "BATCHES_PER_YIELD", per_yield)
+    monkeypatch.setattr(source, "MAX_HOLD_SECONDS", hold_seconds)
     loader.run()
     assert loader.differences(sandbox_world) == []
     sandbox_world.advance(new_orders=30, transitions=40)

@@ -22,6 +22,7 @@ stored in, so a change of policy is reported until a full refresh rewrites the o
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -89,6 +90,9 @@ BATCH_ORDERS = 2000
 # is given, so items are few and large (100,000 orders: 1.5 s in dlt's `write_items` for 200
 # items, 1.0 s for 20).
 BATCHES_PER_YIELD = 10
+# ... or once converted tables have waited this long: when pages arrive slowly (Lune's 15
+# requests/s), dlt writes them while the next pages are fetched, not all after the last one.
+MAX_HOLD_SECONDS = 1.0
 
 
 @dataclass
@@ -386,8 +390,8 @@ def lune_source(
                     held.quarantine += batch.quarantine
                     if sum(len(b.orders) for b in pending.values()) >= BATCH_ORDERS:
                         converted.add(selected, pending, observed_at, write_mode())
-                        if converted.orders >= BATCH_ORDERS * BATCHES_PER_YIELD:
-                            yield from converted.take(write_mode())
+                    if converted.due():
+                        yield from converted.take(write_mode())
                     continue
                 # the account is read through: its rows (in this load package), then its state
                 converted.add(selected, pending, observed_at, write_mode(), only=index)
@@ -469,6 +473,16 @@ class _Converted:
 
     tables: dict[str, list[pa.Table]] = field(default_factory=dict)
     orders: int = 0
+    since: float = 0.0  # monotonic time of the oldest table held
+
+    def due(self) -> bool:
+        """True when the tables held should be yielded now (`BATCHES_PER_YIELD`)."""
+        if not self.tables:
+            return False
+        return (
+            self.orders >= BATCH_ORDERS * BATCHES_PER_YIELD
+            or time.monotonic() - self.since >= MAX_HOLD_SECONDS
+        )
 
     def add(
         self,
@@ -484,6 +498,8 @@ class _Converted:
             batch = pending.pop(index, None)
             if batch is None:
                 continue
+            if not self.tables:
+                self.since = time.monotonic()
             self.orders += len(batch.orders)
             for name, table in _tables(accounts[index].id, batch, observed_at, mode.append):
                 self.tables.setdefault(name, []).append(table)
