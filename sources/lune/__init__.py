@@ -84,7 +84,7 @@ logging.getLogger("dlt").addFilter(_ExpectedHintNotices())
 _TIMESTAMP = {"data_type": "timestamp", "timezone": True}
 _MERGE = {"disposition": "merge", "strategy": "delete-insert"}
 # Orders held as parsed records before they become Arrow tables (memory stays bounded by
-# this, not by the account's size; an order takes several times the memory as a record).
+# this, not by the account's size; a parsed record takes several times its Arrow rows' memory).
 BATCH_ORDERS = 2000
 # Arrow conversions per yielded item: dlt recomputes a table's schema for every Arrow item it
 # is given, so items are few and large (100,000 orders: 1.5 s in dlt's `write_items` for 200
