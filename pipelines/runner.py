@@ -386,7 +386,7 @@ def _run_locked(
 
     summary.step = "load"
     # the extract's freed memory goes back before DuckDB's buffer pool comes on top of it
-    return_freed_memory()
+    return_freed_memory(orders_read=sum(summary.orders.values()))
     step = time.monotonic()
     load_info = pipeline.load()
     summary.timings["load"] = round(time.monotonic() - step, 3)
