@@ -211,12 +211,18 @@ def _rate_budget_targets(section: dict[str, Any] | None, params: dict[str, Any])
     """Default limiter, sandbox at 15/s: each backfill against `pages / 15` s, and 429s."""
     if not section:
         return []
-    limit = RATE_FLOOR_LIMIT.get(params["latency_ms"])
     found = []
     for mode in ("sequential", "concurrent"):
         r = section.get(mode)
         if r is None:
             continue
+        # With latency, one account at a time is bound by round trips, not by the budget:
+        # it is the comparison for concurrent reads (the default), not held to the target.
+        limit = (
+            None
+            if mode == "sequential" and params["latency_ms"] > 0
+            else RATE_FLOOR_LIMIT.get(params["latency_ms"])
+        )
         label = (
             f"{mode} account reads: backfill ≤ {limit:g}× pages/15 s "
             f"({params['latency_ms']:g} ms, limiter on), zero 429"
