@@ -378,7 +378,8 @@ def lune_source(
             syncs.append(sync)
             report.accounts.append(sync.summary)
         # Accounts read at once share the batch: it becomes Arrow tables once all of them
-        # hold BATCH_ORDERS orders, and those are yielded every BATCHES_PER_YIELD batches.
+        # hold BATCH_ORDERS orders, and those are yielded every BATCHES_PER_YIELD batches or
+        # once the oldest has waited MAX_HOLD_SECONDS.
         pending: dict[int, SyncBatch] = {}
         converted = _Converted()
         try:
@@ -476,7 +477,8 @@ class _Converted:
     since: float = 0.0  # monotonic time of the oldest table held
 
     def due(self) -> bool:
-        """True when the tables held should be yielded now (`BATCHES_PER_YIELD`)."""
+        """True when the tables held should be yielded now: `BATCHES_PER_YIELD` batches'
+        worth of orders, or the oldest held `MAX_HOLD_SECONDS`."""
         if not self.tables:
             return False
         return (
