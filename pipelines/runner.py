@@ -37,7 +37,7 @@ from dlt.common.pipeline import PipelineContext, get_dlt_pipelines_dir
 # RunError and describe_error live in pipelines.errors; importing them from here still works
 from pipelines.errors import RunError, describe_error, log_error_chain
 from pipelines.leftovers import LeftoverReport, finish_leftovers
-from pipelines.memory import return_freed_memory
+from pipelines.memory import collecting_for_a_run, return_freed_memory
 from pipelines.webhooks.loading import attach_webhooks
 from sources.lune import RunReport, lune_source
 
@@ -251,7 +251,7 @@ def run(options: RunOptions) -> RunSummary:
         destination=options.destination,
     )
     try:
-        with run_lock(options):
+        with run_lock(options), collecting_for_a_run():
             summary.step = "setup"
             destination = make_destination(options)
             summary.destination = destination.destination_name

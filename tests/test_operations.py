@@ -205,6 +205,34 @@ def test_duckdb_memory_is_capped_unless_configured(loader, sandbox_world, monkey
     assert _duckdb_settings(loader) == ("1.8 GiB", True)  # the user's config wins, whole
 
 
+def test_a_run_leaves_the_garbage_collector_as_it_found_it(loader, sandbox_world, monkeypatch):
+    """During a run the collector skips older objects and full collections are rarer
+    (pipelines/memory.py); afterwards, after a failure too, nothing of that remains."""
+    import gc
+
+    from pipelines import runner
+    from pipelines.errors import RunError
+
+    before = (gc.get_threshold(), gc.get_freeze_count())
+    during: list[tuple[tuple[int, int, int], int]] = []
+    original = runner._run_locked
+
+    def watched(*args, **kwargs):
+        during.append((gc.get_threshold(), gc.get_freeze_count()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_run_locked", watched)
+    loader.run()
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+    ((thresholds, frozen),) = during
+    assert thresholds[:2] == before[0][:2] and thresholds[2] >= 100
+    assert frozen > 10_000  # the imports' objects, set aside
+
+    with pytest.raises(RunError):
+        loader.run(account_ids=["acc_nope"])
+    assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
 def test_a_clean_backfill_warns_of_nothing(tmp_path, sandbox_world, sandbox_server):
     """dlt's notices about hints the source sets on purpose (the JSON column fed as text,
     the tombstone's delete hint on an appended first backfill) are not warnings to the user."""
