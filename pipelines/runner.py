@@ -260,7 +260,9 @@ def run(options: RunOptions) -> RunSummary:
             # A configuration error here is reported as the extract's.
             summary.step = "extract"
             report = RunReport()
-            source = _make_source(options, summary.destination, report)
+            source = _make_source(
+                options, summary.destination, report, _nothing_loaded(options, destination)
+            )
             summary.step = "setup"
             if summary.destination == "duckdb":
                 apply_duckdb_defaults()
@@ -294,7 +296,18 @@ def run(options: RunOptions) -> RunSummary:
     return summary
 
 
-def _make_source(options: RunOptions, destination_name: str, report: RunReport) -> Any:
+def _nothing_loaded(options: RunOptions, destination: Destination[Any, Any]) -> bool:
+    """True when no account can have saved sync state: the pipeline has no working folder
+    here and its DuckDB file does not exist (other warehouses are not asked: False)."""
+    file = warehouse.given_file(destination)
+    if file is None or Path(file).exists():
+        return False
+    return not (pipelines_dir(options) / options.pipeline_name).exists()
+
+
+def _make_source(
+    options: RunOptions, destination_name: str, report: RunReport, nothing_loaded: bool
+) -> Any:
     """The Lune source, configured as dlt configures it for this pipeline (its config
     sections named after the pipeline), before the pipeline exists."""
     # no other pipeline's name may stand in for this one's in the config sections
@@ -305,8 +318,10 @@ def _make_source(options: RunOptions, destination_name: str, report: RunReport) 
             since=options.since,
             full_refresh=options.full_refresh,
             run_report=report,
-            # the requests every run makes start now, while dlt sets the pipeline up
+            # the requests every run makes start now, while dlt sets the pipeline up; on a
+            # first load, every page of every account is certain to be read
             read_ahead=True,
+            no_saved_state=nothing_loaded,
             # a killed first backfill is repaired before it loads again (first_load.py)
             append_first_load=destination_name == "duckdb",
             **options.source_options,

@@ -37,17 +37,25 @@ def duckdb_destination(configured: str | None, base: Path) -> Any:
     return dlt.destinations.duckdb(credentials=resolve_duckdb_path(configured, base))
 
 
+def given_file(destination: Any) -> str | None:
+    """The absolute DuckDB path a destination was made with (`duckdb_destination`), where it
+    loads: dlt takes explicit arguments over any configuration. None for other warehouses
+    and destinations made otherwise."""
+    if destination is None or destination.destination_name != "duckdb":
+        return None
+    given = destination.config_params.get("credentials")
+    return given if isinstance(given, str) and os.path.isabs(given) else None
+
+
 def location(pipeline: dlt.Pipeline) -> str | None:
     """The absolute path of the pipeline's DuckDB file; None for other warehouses (whose
     location is their credentials, which are not printed)."""
     destination = pipeline.destination
     if destination is None or destination.destination_name != "duckdb":
         return None
-    # the absolute path the destination was made with (`duckdb_destination`) is where it
-    # loads: dlt takes explicit arguments over any configuration. Resolving a client instead
-    # costs 30 ms before the account reads can start.
-    given = destination.config_params.get("credentials")
-    if isinstance(given, str) and os.path.isabs(given):
+    # resolving a client instead costs 30 ms before the account reads can start
+    given = given_file(destination)
+    if given is not None:
         return given
     database = pipeline.destination_client().config.credentials.database
     return str(database) if database else None

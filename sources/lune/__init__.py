@@ -217,6 +217,7 @@ def lune_source(
     personal_data_key: TSecretStrValue | None = None,
     concurrent_accounts: int = CONCURRENT_ACCOUNTS,
     read_ahead: bool = False,
+    no_saved_state: bool = False,
     append_first_load: bool = False,
 ) -> Sequence[DltResource]:
     """Lune orders, client accounts and catalogue.
@@ -239,6 +240,12 @@ def lune_source(
             another); all share the key's one rate limit.
         read_ahead: start the requests every run makes (accounts, catalogue, each account's
             newest page) as soon as the source is built, while the pipeline sets itself up.
+            When every account is read through (`full_refresh` or `no_saved_state`, without
+            `since`), each account's following pages are read ahead too.
+        no_saved_state: the caller knows no account has saved sync state (the pipeline's
+            first run into a new warehouse). Only widens `read_ahead`: were it wrong, the
+            sync would still stop where its state says, and a few pages read ahead would go
+            unused.
         append_first_load: when the warehouse's order tables are empty and no other load
             package is pending, append the backfill to them instead of merging (no staging,
             no de-duplication). Only for a runner that repairs a killed run's load jobs
@@ -271,6 +278,7 @@ def lune_source(
             ("bundles", "projects"),
             page_size,
             wanted=lambda account: not account_ids or account.id in account_ids,
+            read_through=(full_refresh or no_saved_state) and since_at is None,
         )
         if read_ahead
         else None
@@ -373,7 +381,7 @@ def lune_source(
                 lookback_seconds=lookback_seconds,
                 personal=personal,
                 previously_open=list(previous.open) if full_refresh else (),
-                first_page=early.first_page(account.header) if early is not None else None,
+                early=early.orders(account.header) if early is not None else None,
             )
             syncs.append(sync)
             report.accounts.append(sync.summary)

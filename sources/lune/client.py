@@ -336,23 +336,61 @@ class LuneClient:
         kind: str = "list_page",
         keep_going: Callable[[list[Any]], bool] | None = None,
         prefetch: bool = True,
-        first_page: Callable[[], Any] | None = None,
+        early: Iterator[Any] | None = None,
     ) -> Iterator[list[Any]]:
         """Yields the `data` of each page, following `next_cursor` while `has_more`.
 
         `keep_going(page)` is asked after each page whether the next one is needed, so a caller
         can stop a newest-first scan without paying for a page it will not use. With `prefetch`,
         a background thread fetches page n+1 while the caller processes page n; it still asks
-        `keep_going` first, so prefetching never costs an extra request. `first_page`, when
-        given, answers the first request (a body read earlier, see `reads.EarlyReads`).
+        `keep_going` first, so prefetching never costs an extra request. `early`, when given,
+        yields the bodies of the first pages, read earlier (`reads.EarlyReads`); the list
+        continues after the last of them, and they are closed when the paging stops.
         """
-        pages = self._page_iterator(
-            path, account_id, params, page_size, kind, keep_going, first_page
-        )
+        pages = self._page_iterator(path, account_id, params, page_size, kind, keep_going, early)
         if not prefetch:
             yield from pages
             return
-        yield from _prefetched(pages)
+        ahead = ReadAhead(pages)
+        try:
+            yield from ahead
+        finally:
+            ahead.close()
+
+    def list_bodies(
+        self,
+        path: str,
+        *,
+        account_id: str | None = None,
+        params: dict[str, Any] | None = None,
+        page_size: int = PAGE_SIZE,
+        kind: str = "list_page",
+        early: Iterator[Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yields the body of each page, following `next_cursor` while `has_more`; a page is
+        requested only when the body before it has been taken. `early`: see `paginate`."""
+        query = dict(params or {}, limit=page_size)
+        try:
+            while True:
+                body = next(early, _NONE_LEFT) if early is not None else _NONE_LEFT
+                if body is _NONE_LEFT:
+                    early = None
+                    body = self.get(path, account_id=account_id, params=query, kind=kind)
+                if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                    raise LuneAPIError(
+                        f"Lune API GET {path} {_for(account_id)} returned a body without a "
+                        "`data` list.",
+                        endpoint=path,
+                        account_id=account_id,
+                    )
+                yield body
+                if _is_last(body):
+                    return
+                query["after"] = body["next_cursor"]
+        finally:
+            close = getattr(early, "close", None)
+            if close is not None:
+                close()
 
     def _page_iterator(
         self,
@@ -362,69 +400,89 @@ class LuneClient:
         page_size: int,
         kind: str,
         keep_going: Callable[[list[Any]], bool] | None,
-        first_page: Callable[[], Any] | None = None,
+        early: Iterator[Any] | None = None,
     ) -> Iterator[list[Any]]:
-        query = dict(params or {}, limit=page_size)
-        while True:
-            if first_page is not None:
-                body, first_page = first_page(), None
-            else:
-                body = self.get(path, account_id=account_id, params=query, kind=kind)
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise LuneAPIError(
-                    f"Lune API GET {path} {_for(account_id)} returned a body without a "
-                    "`data` list.",
-                    endpoint=path,
-                    account_id=account_id,
-                )
-            page = body["data"]
-            yield page
-            cursor = body.get("next_cursor")
-            if not body.get("has_more") or not cursor:
-                return
-            if keep_going is not None and not keep_going(page):
-                return
-            query["after"] = cursor
-
-
-def _prefetched(pages: Iterator[list[Any]], depth: int = 2) -> Iterator[list[Any]]:
-    """Runs `pages` in a thread, `depth` pages ahead of the consumer (bounded memory)."""
-    buffer: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
+        bodies = self.list_bodies(
+            path, account_id=account_id, params=params, page_size=page_size, kind=kind, early=early
+        )
         try:
-            for page in pages:
-                while not stop.is_set():
-                    try:
-                        buffer.put(("page", page), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            for body in bodies:
+                page = body["data"]
+                yield page
+                if _is_last(body):
                     return
-            buffer.put(("done", None))
-        except BaseException as e:  # handed to the consumer, which re-raises it
-            buffer.put(("error", e))
+                if keep_going is not None and not keep_going(page):
+                    return
+        finally:
+            bodies.close()
 
-    thread = threading.Thread(target=produce, name="lune-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            tag, item = buffer.get()
-            if tag == "page":
-                yield item
-            elif tag == "error":
-                raise item
-            else:
-                return
-    finally:
-        stop.set()
-        # drain so a producer blocked on put() can see `stop` and end
-        while thread.is_alive():
+
+def _is_last(body: dict[str, Any]) -> bool:
+    """True when a list body says no page follows it."""
+    return not body.get("has_more") or not body.get("next_cursor")
+
+
+_NONE_LEFT = object()
+
+
+class ReadAhead(Iterator[Any]):
+    """Takes `items` in a thread started at once, at most `depth` items ahead of whoever
+    iterates this, so memory stays bounded. An exception raised by `items` is raised where
+    its item would have been taken. `close()` stops the thread after the item it is taking
+    (a request under way is finished, not cut off) and closes `items`."""
+
+    def __init__(self, items: Iterator[Any], depth: int = 2, name: str = "lune-prefetch") -> None:
+        self._items = items
+        self._buffer: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._finished = False
+        self._thread = threading.Thread(target=self._produce, name=name, daemon=True)
+        self._thread.start()
+
+    def _produce(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put(("item", item)):
+                    return
+            self._put(("done", None))
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            self._put(("error", e))
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, entry: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._buffer.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __next__(self) -> Any:
+        if self._finished:
+            raise StopIteration
+        tag, item = self._buffer.get()
+        if tag == "item":
+            return item
+        self._finished = True
+        if tag == "error":
+            raise item
+        raise StopIteration
+
+    def close(self, wait: bool = True) -> None:
+        """Stops the thread; with `wait`, until it has ended."""
+        self._finished = True
+        self._stop.set()
+        if not wait:
+            return
+        # drain so a producer blocked on put() sees `stop` and ends
+        while self._thread.is_alive():
             with contextlib.suppress(queue.Empty):
-                buffer.get(timeout=0.05)
-        thread.join()
+                self._buffer.get(timeout=0.05)
+        self._thread.join()
 
 
 def _for(account_id: str | None) -> str:

@@ -8,8 +8,10 @@ under 7 requests per second however many client accounts the key had.
 - `EarlyReads` starts the requests every run makes, whatever its sync state: the account
   list (the key's own account and its client accounts at once), the catalogue, and the
   newest page of each account's orders (the first page every plan reads) as soon as the
-  account is known. The resources then take their answers instead of asking again, so a run
-  makes exactly the requests it made before, only sooner.
+  account is known. When the caller knows every account is read through (a full refresh, or
+  a first load with no sync state anywhere), it reads each account's following pages too, a
+  few ahead. The resources then take their answers instead of asking again, so a run makes
+  exactly the requests it made before, only sooner.
 - `read_accounts` runs several accounts' syncs at once, one thread each, under the client's
   one shared limiter. Each account's sync is the same object doing the same requests in the
   same order as when read alone, so its state and its rows are those of a sequential read;
@@ -26,13 +28,16 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from .client import LuneClient
+from .client import LuneClient, ReadAhead
 from .sync import ORDERS_PATH, AccountSync, SyncBatch
 
 log = logging.getLogger("lune.reads")
 
 # a worker's pages waiting for the consumer, at most (memory stays bounded by this)
 _QUEUED_BATCHES_PER_ACCOUNT = 4
+# an account read through: list bodies read before its sync takes them, at most (with the
+# one under way, enough to fill the rate limit's first second while dlt sets itself up)
+_READ_THROUGH_DEPTH = 2
 
 
 class EarlyReads:
@@ -40,10 +45,12 @@ class EarlyReads:
 
     `accounts()` is the key's own account (`own_account(client)`) followed by its client
     accounts (`client_accounts(client)`), both requested at once; `catalogue[name]` the pages
-    of `/v1/<name>`; `first_page(header)` the first `/v1/orders` body of the account with that
+    of `/v1/<name>`; `orders(header)` the first `/v1/orders` bodies of the account with that
     `Lune-Account` header (None: the key's own account), requested as soon as that account
-    is known. A failed request raises where its answer is taken, as it would have without
-    reading early.
+    is known: the first page only, or, with `read_through` (every wanted account will be read
+    from its newest order to its oldest), every page, `_READ_THROUGH_DEPTH` ahead of the
+    sync that takes them. A failed request raises where its answer is taken, as it would have
+    without reading early.
     """
 
     def __init__(
@@ -54,19 +61,21 @@ class EarlyReads:
         catalogue: Sequence[str],
         page_size: int,
         wanted: Callable[[Any], bool],
+        read_through: bool = False,
     ) -> None:
         self._client = client
         self._page_size = page_size
+        self._read_through = read_through
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lune-early")
         self._lock = threading.Lock()
-        self._first_pages: dict[str | None, Future[Any]] = {}
+        self._orders: dict[str | None, Future[Any] | ReadAhead] = {}
         self._own: Future[list[Any]] = self._pool.submit(lambda: [own_account(client)])
         self._clients: Future[list[Any]] = self._pool.submit(client_accounts, client)
         self.catalogue: dict[str, Future[list[list[Any]]]] = {
             name: self._pool.submit(self._read_catalogue, name) for name in catalogue
         }
         for known in (self._own, self._clients):
-            known.add_done_callback(lambda done: self._start_first_pages(done, wanted))
+            known.add_done_callback(lambda done: self._start_orders(done, wanted))
 
     def accounts(self) -> list[Any]:
         """The key's own account, then its client accounts."""
@@ -79,33 +88,50 @@ class EarlyReads:
             )
         )
 
-    def _start_first_pages(self, done: Future[list[Any]], wanted: Callable[[Any], bool]) -> None:
+    def _start_orders(self, done: Future[list[Any]], wanted: Callable[[Any], bool]) -> None:
         if done.exception() is not None:
             return
         with self._lock:
             for account in done.result():
-                if wanted(account) and account.header not in self._first_pages:
-                    self._first_pages[account.header] = self._pool.submit(
-                        self._client.get,
-                        ORDERS_PATH,
-                        account_id=account.header,
-                        params={"limit": self._page_size},
-                        kind="list_page",
-                    )
+                if wanted(account) and account.header not in self._orders:
+                    self._orders[account.header] = self._read_orders(account.header)
 
-    def first_page(self, header: str | None) -> Callable[[], Any] | None:
-        """A callable answering the account's first orders page, if it was read early."""
+    def _read_orders(self, header: str | None) -> Future[Any] | ReadAhead:
+        if self._read_through:
+            bodies = self._client.list_bodies(
+                ORDERS_PATH, account_id=header, page_size=self._page_size
+            )
+            return ReadAhead(bodies, depth=_READ_THROUGH_DEPTH, name="lune-read-through")
+        return self._pool.submit(
+            self._client.get,
+            ORDERS_PATH,
+            account_id=header,
+            params={"limit": self._page_size},
+            kind="list_page",
+        )
+
+    def orders(self, header: str | None) -> Iterator[Any] | None:
+        """The bodies of the account's first orders pages, if they are read early."""
         with self._lock:
-            future = self._first_pages.pop(header, None)
-        return future.result if future is not None else None
+            read = self._orders.pop(header, None)
+        if isinstance(read, Future):
+            return _answer(read)
+        return read
 
     def close(self) -> None:
-        """Drops first pages nobody took (their accounts were not read) and the threads."""
+        """Drops orders pages nobody took (their accounts were not read) and the threads."""
         with self._lock:
-            for future in self._first_pages.values():
-                future.cancel()
-            self._first_pages.clear()
+            for read in self._orders.values():
+                if isinstance(read, Future):
+                    read.cancel()
+                else:
+                    read.close(wait=False)
+            self._orders.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _answer(read: Future[Any]) -> Iterator[Any]:
+    yield read.result()
 
 
 _DONE = object()

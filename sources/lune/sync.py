@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -209,11 +209,11 @@ class AccountSync:
         fetch_workers: int = 4,
         personal: PersonalData | None = None,
         previously_open: Iterable[str] = (),
-        first_page: Callable[[], Any] | None = None,
+        early: Iterator[Any] | None = None,
     ) -> None:
         """`previously_open`: on a full refresh (a fresh `state`), the orders the saved state
         had open; any the full scan does not list is looked up, so one that vanished is still
-        noticed. `first_page`: the answer to the first list request, when it was read early
+        noticed. `early`: the bodies of the first list pages, when they were read early
         (`reads.EarlyReads`)."""
         self.client = client
         self.account_id = account_id
@@ -243,17 +243,16 @@ class AccountSync:
         self.newest = self.high_water
         self.scrub = personal.apply if personal is not None and personal.mode != "keep" else None
         self.vanished: list[str] = []  # open orders the API no longer has (404)
-        self.first_page = first_page
+        self.early = early
 
     def batches(self) -> Iterator[SyncBatch]:
         position = 0
-        read_early = {"first_page": self.first_page} if self.first_page is not None else {}
         for page in self.client.paginate(
             ORDERS_PATH,
             account_id=self.scope_header,
             page_size=self.page_size,
             keep_going=self.planner.keep_going,
-            **read_early,
+            early=self.early,
         ):
             self.summary.list_pages += 1
             batch = SyncBatch()
