@@ -348,7 +348,8 @@ class LuneClient:
         continues after the last of them, and they are closed when the paging stops.
         """
         pages = self._page_iterator(path, account_id, params, page_size, kind, keep_going, early)
-        if not prefetch:
+        # pages that a thread reads ahead already (a read-through) need no second thread
+        if not prefetch or isinstance(early, ReadAhead):
             yield from pages
             return
         ahead = ReadAhead(pages)
