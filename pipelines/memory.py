@@ -5,9 +5,10 @@ every object it tracks, the hundreds of thousands that imported modules (dlt, py
 httpx) hold for the life of the process included, and by default comes after every ten
 collections of the middle generation, which a backfill's pages (kept alive for a moment in the
 read-ahead queues, then promoted) reach about once a second: at 100,000 orders, ten full
-collections of 0.1 s and 1.5-1.8 s of collection in all. `collecting_for_a_run` sets the
+collections of 0.1 s and 1.7-2.7 s of collection in all. `collecting_for_a_run` sets the
 objects that existed before the run aside (`gc.freeze`) and makes full collections ten times
-rarer for the run's length: 0.6-0.9 s in all, peak RSS unchanged (benchmarks/RESULTS.md).
+rarer for the run's length: 0.6-1.4 s in all, measured in the same minutes, peak RSS
+unchanged (benchmarks/RESULTS.md, sixth pass).
 Both are undone afterwards. Almost nothing the extract makes is cyclic (JSON values, Arrow
 buffers), so rarer full collections free the same memory, a little later.
 
