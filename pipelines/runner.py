@@ -263,21 +263,11 @@ def run(options: RunOptions) -> RunSummary:
             source = _make_source(
                 options, summary.destination, report, _nothing_loaded(options, destination)
             )
-            summary.step = "setup"
-            if summary.destination == "duckdb":
-                apply_duckdb_defaults()
-            pipeline = make_pipeline(options, destination)
-            summary.warehouse = warehouse.location(pipeline)
-            if summary.warehouse:
-                log.info("loading into the DuckDB file %s", summary.warehouse)
-                # a configured `data/lune.duckdb` works on the first run too
-                Path(summary.warehouse).parent.mkdir(parents=True, exist_ok=True)
             try:
-                _follow_warehouse(pipeline, summary)
-                _run_locked(pipeline, source, report, options, summary)
+                _set_up_and_run(options, destination, source, report, summary)
             finally:
-                if summary.warehouse:
-                    warehouse.remember(pipeline, summary.warehouse)
+                # a run that failed before reading its orders leaves no reader behind
+                report.stop_early_reads()
         summary.outcome = "failed" if options.strict and summary.quarantined else "succeeded"
         if summary.outcome == "failed":
             summary.error = (
@@ -294,6 +284,31 @@ def run(options: RunOptions) -> RunSummary:
         summary.duration_seconds = round(time.monotonic() - started, 3)
         _remember_last_run(options, summary)
     return summary
+
+
+def _set_up_and_run(
+    options: RunOptions,
+    destination: Destination[Any, Any],
+    source: Any,
+    report: RunReport,
+    summary: RunSummary,
+) -> None:
+    """Builds the pipeline and runs it; the source's early reads are under way meanwhile."""
+    summary.step = "setup"
+    if summary.destination == "duckdb":
+        apply_duckdb_defaults()
+    pipeline = make_pipeline(options, destination)
+    summary.warehouse = warehouse.location(pipeline)
+    if summary.warehouse:
+        log.info("loading into the DuckDB file %s", summary.warehouse)
+        # a configured `data/lune.duckdb` works on the first run too
+        Path(summary.warehouse).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _follow_warehouse(pipeline, summary)
+        _run_locked(pipeline, source, report, options, summary)
+    finally:
+        if summary.warehouse:
+            warehouse.remember(pipeline, summary.warehouse)
 
 
 def _nothing_loaded(options: RunOptions, destination: Destination[Any, Any]) -> bool:

@@ -121,6 +121,32 @@ def test_a_wrong_guess_of_nothing_loaded_costs_unused_pages_not_rows(served, mon
         assert pages <= requested[account] <= max(pages, _AHEAD + 1)
 
 
+def test_a_run_that_fails_before_its_extract_leaves_no_reader_behind(served, monkeypatch):
+    _, server, loader = served
+    bound = sum(min(pages, _AHEAD) for pages in _PAGES.values())
+    held = _hold_state_sync(monkeypatch, server, bound)  # the readers are at their bound
+    original = dlt.Pipeline.sync_destination
+
+    def failing(pipeline: dlt.Pipeline, *args: Any, **kwargs: Any) -> Any:
+        original(pipeline, *args, **kwargs)
+        raise OSError("the warehouse's disk is gone")
+
+    monkeypatch.setattr(dlt.Pipeline, "sync_destination", failing)
+    with pytest.raises(runner.RunError, match="disk is gone"):
+        loader.run()
+    assert held["a_little_later"] == bound
+
+    def readers() -> list[str]:
+        ours = ("lune-early", "lune-read-through", "lune-prefetch", "lune-account")
+        return [t.name for t in threading.enumerate() if t.name.startswith(ours)]
+
+    deadline = time.monotonic() + 10
+    while readers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert readers() == []
+    assert len(_order_pages(server)) == bound  # stopped, not read to the end
+
+
 def test_nothing_is_loaded_only_without_a_warehouse_file_and_a_pipeline_folder(served):
     _, _, loader = served
     options = loader.options()

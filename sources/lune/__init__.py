@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -108,6 +108,9 @@ class RunReport:
     personal_data_notice: str | None = None
     # the order tables were empty: the backfill was appended, not merged
     appended: bool = False
+    # stops the source's early reads (their threads, the pages read ahead); the orders
+    # resource does when it ends, the runner when a run ends before reading its orders
+    stop_early_reads: Callable[[], None] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -283,6 +286,8 @@ def lune_source(
         if read_ahead
         else None
     )
+    if early is not None:
+        report.stop_early_reads = early.close
 
     def accounts() -> list[Account]:
         if not accounts_cache:
