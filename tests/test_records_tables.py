@@ -737,3 +737,94 @@ def test_history_table_keeps_every_row_and_value() -> None:
     assert table.schema == records.HISTORY_SCHEMA
     assert table.to_pylist() == rows
     assert records.history_table([]).num_rows == 0
+
+
+# --- read_page: the page read into Arrow only when every record surely holds -------------------
+
+
+def _as_parsed(value: Any) -> Any:
+    """`value` as the client hands it over: written as JSON and parsed back (no bytes, no
+    tuples, no subclasses)."""
+    return orjson.loads(orjson.dumps(value))
+
+
+def _json_page(page: list[Any]) -> list[Any]:
+    try:
+        return _as_parsed(page)
+    except TypeError:  # bytes: no JSON body holds them
+        return []
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(valid_orders() | broken_orders(), max_size=6))
+def test_read_page_reads_only_pages_where_every_record_holds(page: list[Any]) -> None:
+    page = _json_page(page)
+    raw = records.read_page(page)
+    if raw is not None:
+        assert [contract_violation(r) for r in page] == [None] * len(page)
+        assert raw.equals(records.read_orders(page))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(valid_orders(), min_size=1, max_size=6))
+def test_read_page_reads_valid_pages(page: list[Any]) -> None:
+    # Lune's forms of created_at (seconds or milliseconds, Z or an offset) and every valid
+    # decimal: a valid page must not fall back to the record-by-record check
+    assert records.read_page(_as_parsed(page)) is not None
+
+
+@pytest.mark.parametrize(("rule", "record", "sentence"), BREAKS, ids=[b[0] for b in BREAKS])
+def test_read_page_leaves_a_page_with_a_broken_record_to_the_check(
+    rule: str, record: Any, sentence: str
+) -> None:
+    page = _json_page([_LUNE_EXAMPLE, _VALID, record])
+    assert page, "every broken record here can be written as JSON"
+    assert records.read_page(page) is None
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        "2026-02-30T00:00:00Z",  # no such day: fromisoformat refuses it, and so must this
+        "2026-13-01T00:00:00Z",
+        "2026-01-01T24:00:00Z",
+        "2026-01-01T00:00:00+24:00",
+        "0000-01-01T00:00:00Z",
+        "2026-01-01 00:00:00Z",  # valid for Python, but not the form this reads: left to it
+        "2026-01-01T00:00:00.1234567Z",
+    ],
+)
+def test_read_page_reads_only_timestamps_python_reads_alike(created_at: str) -> None:
+    assert records.read_page([_VALID, _with(created_at=created_at)]) is None
+
+
+def test_read_page_leaves_odd_lines_and_metadata_to_the_check() -> None:
+    for record, sentence in (
+        (_with(bundles=[_LINE, None]), "`bundles[1]` is a NoneType, not an object"),
+        (_with(projects=[None]), "`projects[0]` is a NoneType, not an object"),
+        (_with(metadata=["a"]), "`metadata` is a list, not an object"),
+        (_with(metadata="x"), "`metadata` is a str, not an object"),
+        # Arrow reads any empty sequence as an empty array or an object with no fields
+        (_with(bundles=""), "`bundles` is a str, not an array"),
+        (_with(projects=[""]), "`projects[0]` is a str, not an object"),
+        (_with(bundles=[[]]), "`bundles[0]` is a list, not an object"),
+    ):
+        assert contract_violation(record) == sentence
+        assert records.read_page([_VALID, record]) is None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(valid_orders(), min_size=2, max_size=8), st.integers(1, 7))
+def test_order_tables_from_arrays_read_in_parts_match_the_reference(
+    orders: list[dict[str, Any]], cut: int
+) -> None:
+    orders = _as_parsed(orders)
+    cut = min(cut, len(orders) - 1)
+    first, second = records.read_page(orders[:cut]), records.read_orders(orders[cut:])
+    assert first is not None
+    want = _reference_order_tables("acc-1", orders, SYNCED_AT)
+    got = order_tables("acc-1", orders, SYNCED_AT, arrays=[first, second])
+    for g, w in zip(got, want, strict=True):
+        assert g.equals(w), (g.to_pylist(), w.to_pylist())
+    with pytest.raises(ValueError, match="1 orders read into Arrow for"):
+        order_tables("acc-1", orders, SYNCED_AT, arrays=[records.read_orders(orders[:1])])

@@ -26,15 +26,17 @@ import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from .client import LuneClient, ReadAhead
 from .sync import ORDERS_PATH, AccountSync, SyncBatch
 
 log = logging.getLogger("lune.reads")
 
-# a worker's pages waiting for the consumer, at most (memory stays bounded by this)
-_QUEUED_BATCHES_PER_ACCOUNT = 4
+T = TypeVar("T")
+
+# a worker's converted batches waiting for the consumer, at most (memory stays bounded)
+_QUEUED_BATCHES_PER_ACCOUNT = 2
 # an account read through: list bodies read before its sync takes them, at most (with the
 # one under way, enough to fill the rate limit's first second while dlt sets itself up)
 _READ_THROUGH_DEPTH = 2
@@ -138,14 +140,19 @@ _DONE = object()
 
 
 def read_accounts(
-    syncs: Sequence[AccountSync], workers: int
-) -> Iterator[tuple[int, SyncBatch | None]]:
-    """Yields `(index into syncs, batch)` for every batch of every sync, and `(index, None)`
-    once that sync has finished; `workers` accounts at a time (1: one after another)."""
+    syncs: Sequence[AccountSync],
+    workers: int,
+    convert: Callable[[int, SyncBatch], T],
+) -> Iterator[tuple[int, T | None]]:
+    """Yields `(index into syncs, convert(index, batch))` for every batch of every sync, and
+    `(index, None)` once that sync has finished; `workers` accounts at a time (1: one after
+    another). Each account's thread converts its own batches (into Arrow tables), so what
+    waits for the consumer is compact and the parsed records are dropped where they were
+    made."""
     if workers <= 1 or len(syncs) <= 1:
         for index, sync in enumerate(syncs):
             for batch in sync.batches():
-                yield index, batch
+                yield index, convert(index, batch)
             yield index, None
         return
     results: queue.Queue[tuple[int, Any]] = queue.Queue(
@@ -166,7 +173,7 @@ def read_accounts(
         batches = syncs[index].batches()
         try:
             for batch in batches:
-                if not put((index, batch)):
+                if not put((index, convert(index, batch))):
                     return
             put((index, _DONE))
         except BaseException as e:  # handed to the consumer, which re-raises it

@@ -35,14 +35,23 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import Any
 
 import orjson
+import pyarrow as pa
 
 from .client import LuneClient
 from .errors import LuneNotFound
 from .personal import PersonalData
-from .records import contract_violation, contract_violations, parse_timestamp
+from .records import (
+    contract_violation,
+    contract_violations,
+    parse_timestamp,
+    read_orders,
+    read_page,
+    replace_field,
+)
 from .seen import SeenOrders
 from .settings import LOOKBACK_SECONDS, PAGE_SIZE, TERMINAL_STATUSES
 
@@ -115,11 +124,16 @@ class AccountSummary:
 
 @dataclass
 class SyncBatch:
-    """A page worth of results: orders to load, history rows, quarantined records."""
+    """A page worth of results: orders to load, history rows, quarantined records.
+
+    `arrays` hold `orders` read into Arrow (`records.read_orders`), part by part, row for
+    row: the reading happens on the account's thread, next to the contract check it serves.
+    """
 
     orders: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
+    arrays: list[pa.StructArray] = field(default_factory=list)
 
 
 def digest(order: dict[str, Any]) -> str:
@@ -210,11 +224,14 @@ class AccountSync:
         personal: PersonalData | None = None,
         previously_open: Iterable[str] = (),
         early: Iterator[Any] | None = None,
+        read_together: int = 0,
     ) -> None:
         """`previously_open`: on a full refresh (a fresh `state`), the orders the saved state
         had open; any the full scan does not list is looked up, so one that vanished is still
         noticed. `early`: the bodies of the first list pages, when they were read early
-        (`reads.EarlyReads`)."""
+        (`reads.EarlyReads`). `read_together`: pages are checked and read into Arrow
+        together until they hold this many orders (one page at a time when 0): Arrow's cost
+        per order falls with the number read at once."""
         self.client = client
         self.account_id = account_id
         self.scope_header = scope_header
@@ -244,25 +261,40 @@ class AccountSync:
         self.scrub = personal.apply if personal is not None and personal.mode != "keep" else None
         self.vanished: list[str] = []  # open orders the API no longer has (404)
         self.early = early
+        self.read_together = read_together
 
     def batches(self) -> Iterator[SyncBatch]:
         position = 0
-        for page in self.client.paginate(
+        pages = self.client.paginate(
             ORDERS_PATH,
             account_id=self.scope_header,
             page_size=self.page_size,
             keep_going=self.planner.keep_going,
             early=self.early,
-        ):
-            self.summary.list_pages += 1
+        )
+        for group in _grouped(pages, self.read_together):
+            self.summary.list_pages += len(group)
+            page = list(chain.from_iterable(group))
             batch = SyncBatch()
-            # the whole page's contract at once: most pages hold throughout
-            problems = contract_violations(page)
+            # the whole page's contract at once: most pages hold throughout, and are read
+            # into Arrow by the same check
+            raw = read_page(page)
+            problems = [None] * len(page) if raw is not None else contract_violations(page)
             if self.scrub is not None:
                 page = [self.scrub(record) for record in page]
-            for record, problem in zip(page, problems, strict=True):
-                self._process(record, problem, position, batch)
-                position += 1
+                if raw is not None:
+                    raw = replace_field(raw, "email", [record.get("email") for record in page])
+            kept = [
+                index
+                for index, (record, problem) in enumerate(zip(page, problems, strict=True))
+                if self._process(record, problem, position + index, batch)
+            ]
+            position += len(page)
+            if raw is None:
+                raw = read_orders(batch.orders)
+            elif len(kept) < len(raw):
+                raw = raw.take(pa.array(kept, pa.int64()))
+            batch.arrays.append(raw)
             yield batch
         self.summary.refresh_strategy = self.planner.strategy
         planner = self.planner
@@ -283,21 +315,22 @@ class AccountSync:
 
     def _process(
         self, record: Any, problem: str | None, list_position: int | None, batch: SyncBatch
-    ) -> None:
-        """Files one record: quarantined when `problem` (its `contract_violation`) says so."""
+    ) -> bool:
+        """Files one record: quarantined when `problem` (its `contract_violation`) says so.
+        True when the order is added to `batch.orders`."""
         summary = self.summary
         if problem:
             summary.quarantined += 1
             batch.quarantine.append(
                 _quarantine_row(self.account_id, record, problem, self.observed_at, self.load_id)
             )
-            return
+            return False
         order_id = record["id"]
         created = parse_timestamp(record["created_at"])
         if self.since is not None and created < self.since:
-            return
+            return False
         if not self.seen.add_if_new(order_id, created):
-            return  # listed twice in one run (e.g. on both sides of a new order): once is enough
+            return False  # listed twice in one run (e.g. on both sides of a new order)
         previous = self.old_open.get(order_id)
         if previous is not None or order_id in self.previously_open:
             self.reached.add(order_id)
@@ -314,18 +347,18 @@ class AccountSync:
             if record_digest == previous[3]:
                 summary.unchanged += 1
                 self.state.open[order_id] = [previous[0], status, rank, record_digest]
-                return
+                return False
             summary.changed += 1
             if status != previous[1]:
                 summary.transitions[f"{previous[1]}->{status}"] += 1
-                batch.history.append(self._history(record, previous[1]))
+                batch.history.append(self._history(record, previous[1], created))
         elif not self.planner.is_new(order_id, created):
             summary.unchanged += 1  # a terminal order re-read inside the look-back window
-            return
+            return False
         else:
             summary.new += 1
             summary.transitions[f"new->{status}"] += 1
-            batch.history.append(self._history(record, None))
+            batch.history.append(self._history(record, None, created))
             rank = list_position if list_position is not None else 0
             record_digest = "" if status in TERMINAL_STATUSES else digest(record)
         batch.orders.append(record)
@@ -333,6 +366,7 @@ class AccountSync:
             self.state.open.pop(order_id, None)
         else:
             self.state.open[order_id] = [record["created_at"], status, rank, record_digest]
+        return True
 
     def _fetch(self, missing: list[str]) -> Iterator[SyncBatch]:
         """GETs open orders the scan did not reach, a few at a time (within the rate limit)."""
@@ -365,9 +399,9 @@ class AccountSync:
                     record = self.scrub(record)
                 self._process(record, problem, None, batch)
                 if len(batch.orders) + len(batch.quarantine) >= self.page_size:
-                    yield batch
+                    yield _read(batch)
                     batch = SyncBatch()
-            yield batch
+            yield _read(batch)
 
     def _finish(self) -> None:
         """Shifts unseen open orders' positions and moves the high-water mark and window."""
@@ -385,16 +419,39 @@ class AccountSync:
             if parse_timestamp(created) >= window_start
         }
 
-    def _history(self, order: dict[str, Any], previous_status: str | None) -> dict[str, Any]:
+    def _history(
+        self, order: dict[str, Any], previous_status: str | None, created: datetime
+    ) -> dict[str, Any]:
         return {
             "account_id": self.account_id,
             "order_id": order["id"],
             "status": order["status"],
             "previous_status": previous_status,
             "observed_at": self.observed_at,
-            "order_created_at": parse_timestamp(order["created_at"]),
+            "order_created_at": created,
             "load_id": self.load_id,
         }
+
+
+def _grouped(pages: Iterable[list[Any]], size: int) -> Iterator[list[list[Any]]]:
+    """The pages in groups of at least `size` records (the last group may hold fewer; one
+    page a group when `size` is 0)."""
+    group: list[list[Any]] = []
+    count = 0
+    for page in pages:
+        group.append(page)
+        count += len(page)
+        if count >= size:
+            yield group
+            group, count = [], 0
+    if group:
+        yield group
+
+
+def _read(batch: SyncBatch) -> SyncBatch:
+    """`batch` with its orders read into Arrow."""
+    batch.arrays = [read_orders(batch.orders)]
+    return batch
 
 
 def _quarantine_row(
