@@ -152,7 +152,9 @@ def read_accounts(
     if workers <= 1 or len(syncs) <= 1:
         for index, sync in enumerate(syncs):
             for batch in sync.batches():
-                yield index, convert(index, batch)
+                converted = convert(index, batch)
+                del batch  # its records are not held meanwhile
+                yield index, converted
             yield index, None
         return
     results: queue.Queue[tuple[int, Any]] = queue.Queue(
@@ -173,7 +175,9 @@ def read_accounts(
         batches = syncs[index].batches()
         try:
             for batch in batches:
-                if not put((index, convert(index, batch))):
+                converted = convert(index, batch)
+                del batch  # its records are not held while the queue is full
+                if not put((index, converted)):
                     return
             put((index, _DONE))
         except BaseException as e:  # handed to the consumer, which re-raises it

@@ -274,28 +274,14 @@ class AccountSync:
         )
         for group in _grouped(pages, self.read_together):
             self.summary.list_pages += len(group)
-            page = list(chain.from_iterable(group))
-            batch = SyncBatch()
-            # the whole page's contract at once: most pages hold throughout, and are read
-            # into Arrow by the same check
-            raw = read_page(page)
-            problems = [None] * len(page) if raw is not None else contract_violations(page)
-            if self.scrub is not None:
-                page = [self.scrub(record) for record in page]
-                if raw is not None:
-                    raw = replace_field(raw, "email", [record.get("email") for record in page])
-            kept = [
-                index
-                for index, (record, problem) in enumerate(zip(page, problems, strict=True))
-                if self._process(record, problem, position + index, batch)
-            ]
-            position += len(page)
-            if raw is None:
-                raw = read_orders(batch.orders)
-            elif len(kept) < len(raw):
-                raw = raw.take(pa.array(kept, pa.int64()))
-            batch.arrays.append(raw)
+            records = list(chain.from_iterable(group))
+            del group
+            batch = self._batch(records, position)
+            position += len(records)
+            del records
             yield batch
+            # the records are not held while the next group's pages are read
+            del batch
         self.summary.refresh_strategy = self.planner.strategy
         planner = self.planner
         if planner.decision_pages is None:
@@ -312,6 +298,29 @@ class AccountSync:
         if missing:
             yield from self._fetch(missing)
         self._finish()
+
+    def _batch(self, records: list[Any], position: int) -> SyncBatch:
+        """Files list records that start at `position` in the newest-first list."""
+        batch = SyncBatch()
+        # the whole group's contract at once: most hold throughout, and are read into Arrow
+        # by the same check
+        raw = read_page(records)
+        problems = [None] * len(records) if raw is not None else contract_violations(records)
+        if self.scrub is not None:
+            records = [self.scrub(record) for record in records]
+            if raw is not None:
+                raw = replace_field(raw, "email", [record.get("email") for record in records])
+        kept = [
+            index
+            for index, (record, problem) in enumerate(zip(records, problems, strict=True))
+            if self._process(record, problem, position + index, batch)
+        ]
+        if raw is None:
+            raw = read_orders(batch.orders)
+        elif len(kept) < len(raw):
+            raw = raw.take(pa.array(kept, pa.int64()))
+        batch.arrays.append(raw)
+        return batch
 
     def _process(
         self, record: Any, problem: str | None, list_position: int | None, batch: SyncBatch
