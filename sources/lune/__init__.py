@@ -91,7 +91,7 @@ BATCH_ORDERS = 1000
 # Arrow conversions per yielded item: dlt recomputes a table's schema for every Arrow item it
 # is given, so items are few and large (100,000 orders: 1.5 s in dlt's `write_items` for 200
 # items, 1.0 s for 20).
-BATCHES_PER_YIELD = 20
+BATCHES_PER_YIELD = 10
 # ... or once converted tables have waited this long: when pages arrive slowly (Lune's 15
 # requests/s), dlt writes them while the next pages are fetched, not all after the last one.
 MAX_HOLD_SECONDS = 1.0
