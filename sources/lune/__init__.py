@@ -395,9 +395,9 @@ def lune_source(
 
         converted = _Converted()
         try:
-            for index, batch in read_accounts(syncs, concurrent_accounts, convert):
-                if batch is not None:
-                    converted.add(*batch)
+            for index, tables in read_accounts(syncs, concurrent_accounts, convert):
+                if tables is not None:
+                    converted.add(*tables)
                     if converted.due():
                         yield from converted.take(mode)
                     continue
@@ -518,8 +518,9 @@ def _tables(
     """(warehouse table, Arrow table) for one account's batch. Appended line tables leave out
     tombstones (they only tell a merge to delete an order's old lines)."""
     if batch.orders:
+        arrays = () if batch.raw is None else [batch.raw]
         tables = order_tables(
-            account_id, batch.orders, observed_at, tombstones=not append, arrays=batch.arrays
+            account_id, batch.orders, observed_at, tombstones=not append, arrays=arrays
         )
         yield from zip(("orders", "orders__bundles", "orders__projects"), tables, strict=True)
     if batch.history:

@@ -124,16 +124,16 @@ class AccountSummary:
 
 @dataclass
 class SyncBatch:
-    """A page worth of results: orders to load, history rows, quarantined records.
+    """One group of pages' results: orders to load, history rows, quarantined records.
 
-    `arrays` hold `orders` read into Arrow (`records.read_orders`), part by part, row for
-    row: the reading happens on the account's thread, next to the contract check it serves.
+    `raw` holds `orders` read into Arrow (`records.read_orders`), row for row: the reading
+    happens on the account's thread, next to the contract check it serves.
     """
 
     orders: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
-    arrays: list[pa.StructArray] = field(default_factory=list)
+    raw: pa.StructArray | None = None
 
 
 def digest(order: dict[str, Any]) -> str:
@@ -319,7 +319,7 @@ class AccountSync:
             raw = read_orders(batch.orders)
         elif len(kept) < len(raw):
             raw = raw.take(pa.array(kept, pa.int64()))
-        batch.arrays.append(raw)
+        batch.raw = raw
         return batch
 
     def _process(
@@ -459,7 +459,7 @@ def _grouped(pages: Iterable[list[Any]], size: int) -> Iterator[list[list[Any]]]
 
 def _read(batch: SyncBatch) -> SyncBatch:
     """`batch` with its orders read into Arrow."""
-    batch.arrays = [read_orders(batch.orders)]
+    batch.raw = read_orders(batch.orders)
     return batch
 
 
