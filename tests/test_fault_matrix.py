@@ -142,18 +142,19 @@ def _crash(point, args, workdir, env):
 
 
 def test_second_concurrent_run_stops_at_once(loader, sandbox_server, sandbox_world):
-    sandbox_server.faults.set(latency=0.05)
+    # Each request of the first run takes 0.3 s, and the second run starts once the sandbox
+    # has answered the first one: the first run holds its lock before any request and still
+    # has pages to read, however fast the machine (a fixed head start was not enough).
+    sandbox_server.faults.set(latency=0.3)
+    sandbox_server.clear_log()
     errors: list[str] = []
-    started = threading.Event()
 
-    def first() -> None:
-        started.set()
-        loader.run()
-
-    thread = threading.Thread(target=first)
+    thread = threading.Thread(target=loader.run)
     thread.start()
-    started.wait()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    while not sandbox_server.request_log and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sandbox_server.request_log, "the first run made no request within 30 s"
     try:
         loader.run()
     except RunError as e:
