@@ -3,6 +3,8 @@ row with the sandbox's own records."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 
 from pipelines.runner import RunError
@@ -35,6 +37,39 @@ def test_a_load_in_many_small_items_equals_the_sandbox(
     summary = loader.run()
     assert summary.orders["new"] == 30
     assert loader.differences(sandbox_world) == []
+
+
+def test_status_history_holds_what_each_run_saw(loader, sandbox_world):
+    """A backfill writes one row per order (no status before it); the next run one per order
+    whose status changed in between, from the status the first run saw. The rows expected
+    come from the sandbox's records, read before each run."""
+
+    def orders() -> dict[tuple[str, str], tuple[str, datetime]]:
+        return {
+            (account, order["id"]): (order["status"], datetime.fromisoformat(order["created_at"]))
+            for account in sandbox_world.account_ids()
+            for order in sandbox_world.orders(account)
+        }
+
+    first = orders()
+    loader.run()
+    sandbox_world.advance(new_orders=20, transitions=60)
+    second = orders()
+    loader.run()
+
+    expected = [(*key, status, None, created) for key, (status, created) in first.items()]
+    for key, (status, created) in second.items():
+        if key not in first:
+            expected.append((*key, status, None, created))
+        elif status != first[key][0]:
+            expected.append((*key, status, first[key][0], created))
+    assert sum(1 for key in second if key in first and second[key][0] != first[key][0]) > 0
+    with loader.connect() as con:
+        actual = con.execute(
+            "select account_id, order_id, status, previous_status, order_created_at "
+            "from lune.order_status_history"
+        ).fetchall()
+    assert sorted(actual) == sorted(expected)
 
 
 def test_columns_have_exact_types(loader):

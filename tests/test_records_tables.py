@@ -711,9 +711,19 @@ def test_a_page_with_one_broken_record_names_only_that_one(
     assert contract_violations(page) == [None, None, sentence, None]
 
 
-def test_history_table_keeps_every_row_and_value() -> None:
+def test_history_table_takes_each_change_from_the_orders_columns() -> None:
     observed = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-    rows = [
+    orders = [
+        _with(id="o1", status="placed", created_at="2026-11-29T23:59:59.999999Z"),
+        _with(id="o2", status="paid"),  # no change witnessed: no row
+        _with(id="o3", status="complete", created_at="2025-01-01T02:00:00+02:00"),
+    ]
+    raw = records.read_orders(orders)
+    table = records.history_table(
+        "acc", raw, [(0, None), (2, "retiring")], observed, "1764489600.1"
+    )
+    assert table.schema == records.HISTORY_SCHEMA
+    assert table.to_pylist() == [
         {
             "account_id": "acc",
             "order_id": "o1",
@@ -725,18 +735,15 @@ def test_history_table_keeps_every_row_and_value() -> None:
         },
         {
             "account_id": "acc",
-            "order_id": "o2",
+            "order_id": "o3",
             "status": "complete",
             "previous_status": "retiring",
             "observed_at": observed,
-            "order_created_at": datetime(2025, 1, 1, tzinfo=UTC),
+            "order_created_at": datetime(2025, 1, 1, tzinfo=UTC),  # the offset applied
             "load_id": "1764489600.1",
         },
     ]
-    table = records.history_table(rows)
-    assert table.schema == records.HISTORY_SCHEMA
-    assert table.to_pylist() == rows
-    assert records.history_table([]).num_rows == 0
+    assert records.history_table("acc", raw, [], observed, "1").num_rows == 0
 
 
 # --- read_page: the page read into Arrow only when every record surely holds -------------------

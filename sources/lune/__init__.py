@@ -47,7 +47,7 @@ from .client import LuneClient
 from .errors import LuneConfigError
 from .personal import PersonalData, describe_form
 from .reads import EarlyReads, read_accounts
-from .records import history_table, order_tables, vanished_orders_table
+from .records import history_table, order_tables, read_orders, vanished_orders_table
 from .settings import (
     CONCURRENT_ACCOUNTS,
     DEFAULT_BASE_URL,
@@ -390,7 +390,7 @@ def lune_source(
         # MAX_HOLD_SECONDS.
         def convert(index: int, batch: SyncBatch) -> tuple[int, list[tuple[str, pa.Table]]]:
             return len(batch.orders), list(
-                _tables(selected[index].id, batch, observed_at, mode.append)
+                _tables(selected[index].id, batch, observed_at, load_id, mode.append)
             )
 
         converted = _Converted()
@@ -513,18 +513,21 @@ class _Converted:
 
 
 def _tables(
-    account_id: str, batch: SyncBatch, observed_at: datetime, append: bool
+    account_id: str, batch: SyncBatch, observed_at: datetime, load_id: str, append: bool
 ) -> Iterator[tuple[str, pa.Table]]:
     """(warehouse table, Arrow table) for one account's batch. Appended line tables leave out
     tombstones (they only tell a merge to delete an order's old lines)."""
     if batch.orders:
-        arrays = () if batch.raw is None else [batch.raw]
+        raw = batch.raw if batch.raw is not None else read_orders(batch.orders)
         tables = order_tables(
-            account_id, batch.orders, observed_at, tombstones=not append, arrays=arrays
+            account_id, batch.orders, observed_at, tombstones=not append, arrays=[raw]
         )
         yield from zip(("orders", "orders__bundles", "orders__projects"), tables, strict=True)
-    if batch.history:
-        yield "order_status_history", history_table(batch.history)
+        if batch.history:  # rows of orders in this batch
+            yield (
+                "order_status_history",
+                history_table(account_id, raw, batch.history, observed_at, load_id),
+            )
     if batch.quarantine:
         for row in batch.quarantine:
             log.warning("quarantined a record of account %s: %s", account_id, row["reason"])

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import chain, repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -552,18 +552,34 @@ def _table(columns: dict[str, pa.Array], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def history_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
-    """The status history rows as a table, column by column: a column that holds one value
-    throughout (the account, the run's time and load id) is converted once."""
-    count = len(rows)
-    columns = []
-    for schema_field in HISTORY_SCHEMA:
-        values = list(map(itemgetter(schema_field.name), rows))
-        if count and values.count(values[0]) == count:
-            columns.append(pa.repeat(pa.scalar(values[0], schema_field.type), count))
-        else:
-            columns.append(pa.array(values, schema_field.type))
-    return pa.Table.from_arrays(columns, schema=HISTORY_SCHEMA)
+def history_table(
+    account_id: str,
+    raw: pa.StructArray,
+    changes: Sequence[tuple[int, str | None]],
+    observed_at: datetime,
+    load_id: str,
+) -> pa.Table:
+    """The status history rows of orders whose status a run witnessed changing, from the
+    orders read into Arrow (`read_orders`): `changes` holds, for each, its row in `raw` and
+    the status it had before (None for an order seen for the first time).
+
+    Built from the columns, not from a dict per row: a backfill writes one row per order.
+    `order_created_at` is cast from the API's text as `orders.created_at` is."""
+    count = len(changes)
+    rows = pa.array([row for row, _ in changes], pa.int64())
+    fields = dict(zip(raw.type.names, raw.flatten(), strict=True))
+    columns = {
+        "account_id": pa.repeat(pa.scalar(account_id, pa.string()), count),
+        "order_id": fields["id"].take(rows),
+        "status": fields["status"].take(rows),
+        "previous_status": pa.array([previous for _, previous in changes], pa.string()),
+        "observed_at": pa.repeat(pa.scalar(observed_at, TIMESTAMP), count),
+        "order_created_at": fields["created_at"].take(rows).cast(TIMESTAMP),
+        "load_id": pa.repeat(pa.scalar(load_id, pa.string()), count),
+    }
+    return pa.Table.from_arrays(
+        [columns[name] for name in HISTORY_SCHEMA.names], schema=HISTORY_SCHEMA
+    )
 
 
 def vanished_orders_table(rows: Sequence[dict[str, Any]], vanished_at: datetime) -> pa.Table:

@@ -131,7 +131,9 @@ class SyncBatch:
     """
 
     orders: list[dict[str, Any]] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)
+    # (index into `orders`, the status before) for each status change witnessed (before
+    # None: an order seen for the first time); `records.history_table` makes the rows
+    history: list[tuple[int, str | None]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     raw: pa.StructArray | None = None
 
@@ -360,14 +362,14 @@ class AccountSync:
             summary.changed += 1
             if status != previous[1]:
                 summary.transitions[f"{previous[1]}->{status}"] += 1
-                batch.history.append(self._history(record, previous[1], created))
+                batch.history.append((len(batch.orders), previous[1]))
         elif not self.planner.is_new(order_id, created):
             summary.unchanged += 1  # a terminal order re-read inside the look-back window
             return False
         else:
             summary.new += 1
             summary.transitions[f"new->{status}"] += 1
-            batch.history.append(self._history(record, None, created))
+            batch.history.append((len(batch.orders), None))
             rank = list_position if list_position is not None else 0
             record_digest = "" if status in TERMINAL_STATUSES else digest(record)
         batch.orders.append(record)
@@ -426,19 +428,6 @@ class AccountSync:
             order_id: created
             for order_id, created in candidates.items()
             if parse_timestamp(created) >= window_start
-        }
-
-    def _history(
-        self, order: dict[str, Any], previous_status: str | None, created: datetime
-    ) -> dict[str, Any]:
-        return {
-            "account_id": self.account_id,
-            "order_id": order["id"],
-            "status": order["status"],
-            "previous_status": previous_status,
-            "observed_at": self.observed_at,
-            "order_created_at": created,
-            "load_id": self.load_id,
         }
 
 
