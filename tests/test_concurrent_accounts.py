@@ -8,6 +8,7 @@ from typing import Any
 
 import dlt
 import duckdb
+import pytest
 
 from lune_sandbox import SandboxServer, SandboxWorld
 from tests.support.env import environment
@@ -94,3 +95,88 @@ def test_concurrent_and_sequential_reads_give_the_same_warehouse_and_state(tmp_p
     finally:
         for server in servers.values():
             server.stop()
+
+
+@pytest.mark.parametrize(("workers", "read_at_once"), [(4, True), (1, False)])
+def test_accounts_held_up_by_latency_are_read_at_once(tmp_path, workers, read_at_once):
+    """At 50 ms a request, an account's sync waits for its pages nearly all the time, so the
+    source starts the next accounts while the first is still being read (`reads._Starter`):
+    the accounts' list requests overlap in time. Each account's first pages are read early,
+    at the start, whatever the setting, so only the later ones are compared. One account at
+    a time, they never overlap (the observation tells the two apart)."""
+    world = SandboxWorld.generate(
+        seed=43, client_accounts=3, orders_per_account=dict.fromkeys(range(4), 1_000)
+    )
+    loader = Loader(tmp_path, source_options={"concurrent_accounts": workers})
+    with SandboxServer(world, port=0, rate_limit=None) as server:
+        server.faults.set(latency=0.05)
+        with environment(
+            SOURCES__LUNE__API_KEY=world.api_key, SOURCES__LUNE__BASE_URL=server.base_url
+        ):
+            loader.run()
+        pages = [r for r in server.request_log if r.path == "/v1/orders"]
+    assert loader.differences(world) == []
+    spans = []
+    for account in world.account_ids():
+        times = sorted(r.ts for r in pages if r.account_id == account)[3:]
+        if times:
+            spans.append((times[0], times[-1]))
+    assert len(spans) == 4
+    overlapping = any(
+        a_start < b_end and b_start < a_end
+        for i, (a_start, a_end) in enumerate(spans)
+        for b_start, b_end in spans[i + 1 :]
+    )
+    assert overlapping == read_at_once
+
+
+class _FakeSync:
+    """What `reads._Starter` reads of a sync: the seconds it waited for pages by a time."""
+
+    def __init__(self) -> None:
+        self.wait_since: float | None = None
+        self.waited = 0.0
+
+    def waited_by(self, now: float) -> float:
+        return self.waited + (now - self.wait_since if self.wait_since is not None else 0.0)
+
+
+def test_starter_adds_accounts_only_while_the_running_ones_wait_for_pages(monkeypatch):
+    from sources.lune import reads
+
+    clock = [100.0]
+    monkeypatch.setattr(reads.time, "perf_counter", lambda: clock[0])
+    syncs = [_FakeSync() for _ in range(6)]
+    started: list[int] = []
+    starter = reads._Starter(syncs, 4, started.append)  # type: ignore[arg-type]
+
+    starter.start_next()
+    assert started == [0]
+    syncs[0].wait_since = 100.0
+    clock[0] = 100.01  # too soon to judge
+    starter.check()
+    assert started == [0]
+    syncs[0].wait_since, syncs[0].waited = None, 0.04  # waited 0.04 s of 0.10 s: busy
+    clock[0] = 100.1
+    starter.check()
+    assert started == [0]
+    syncs[0].waited = 0.04 + 0.065  # 65% of the next 0.1 s: ceil(1 / 0.35) = 3 keep it going
+    clock[0] = 100.2
+    starter.check()
+    assert started == [0, 1, 2]
+    for sync in syncs[:3]:  # all three waiting for a page ever since (waits under way count)
+        sync.wait_since = clock[0]
+    clock[0] = 100.3
+    starter.check()
+    assert started == [0, 1, 2, 3]  # 100% waiting: as many as allowed
+    clock[0] = 101.0
+    starter.check()
+    assert started == [0, 1, 2, 3]
+    starter.finished(1)  # a finished account's place goes to the next
+    assert started == [0, 1, 2, 3, 4]
+    starter.finished(0)
+    assert started == [0, 1, 2, 3, 4, 5]
+    for index in (2, 3, 4, 5):
+        starter.finished(index)
+    starter.check()
+    assert started == [0, 1, 2, 3, 4, 5]

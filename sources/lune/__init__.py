@@ -241,8 +241,10 @@ def lune_source(
             `hash` (keyed HMAC-SHA256) or `drop`.
         personal_data_key: the secret key for `hash` (`SOURCES__LUNE__PERSONAL_DATA_KEY`
             or `.dlt/secrets.toml`), at least 16 characters.
-        concurrent_accounts: how many accounts' orders are read at once (1: one after
-            another); all share the key's one rate limit.
+        concurrent_accounts: how many accounts' orders are read at once, at most (1: one
+            after another); all share the key's one rate limit. Accounts are added while
+            those being read wait for their pages (the API's latency, the rate limit), not
+            when pages come at once (`reads.read_accounts`).
         read_ahead: start the requests every run makes (accounts, catalogue, each account's
             newest page) as soon as the source is built, while the pipeline sets itself up.
             When every account is read through (`full_refresh` or `no_saved_state`, without

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -264,6 +265,10 @@ class AccountSync:
         self.vanished: list[str] = []  # open orders the API no longer has (404)
         self.early = early
         self.read_together = read_together
+        # seconds `batches()` has waited for list pages, and since when it is waiting now
+        # (`reads.read_accounts` watches them: `waited_by`)
+        self.waited = 0.0
+        self._waiting_since: float | None = None
 
     def batches(self) -> Iterator[SyncBatch]:
         position = 0
@@ -274,7 +279,7 @@ class AccountSync:
             keep_going=self.planner.keep_going,
             early=self.early,
         )
-        for group in _grouped(pages, self.read_together):
+        for group in _grouped(self._timed(pages), self.read_together):
             self.summary.list_pages += len(group)
             records = list(chain.from_iterable(group))
             del group
@@ -300,6 +305,29 @@ class AccountSync:
         if missing:
             yield from self._fetch(missing)
         self._finish()
+
+    def waited_by(self, now: float) -> float:
+        """Seconds `batches()` has waited for list pages by `now` (`time.perf_counter()`), a
+        wait under way included. Read from another thread: `waited` first, so a wait that
+        ends meanwhile is counted at most once."""
+        waited = self.waited
+        since = self._waiting_since
+        return waited + (now - since if since is not None else 0.0)
+
+    def _timed(self, pages: Iterable[list[Any]]) -> Iterator[list[Any]]:
+        """`pages`, counting the time spent waiting for each one (`waited_by`)."""
+        pages = iter(pages)
+        while True:
+            started = time.perf_counter()
+            self._waiting_since = started
+            try:
+                page = next(pages)
+            except StopIteration:
+                return
+            finally:
+                self._waiting_since = None
+                self.waited += time.perf_counter() - started
+            yield page
 
     def _batch(self, records: list[Any], position: int) -> SyncBatch:
         """Files list records that start at `position` in the newest-first list."""
