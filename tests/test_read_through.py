@@ -147,6 +147,29 @@ def test_a_run_that_fails_before_its_extract_leaves_no_reader_behind(served, mon
     assert len(_order_pages(server)) == bound  # stopped, not read to the end
 
 
+def test_a_run_that_fails_in_its_extract_leaves_no_reader_behind(served, monkeypatch):
+    """The first account's first batch fails: the accounts whose turn never came had their
+    pages read ahead, and their readers stop with the run."""
+    import sources.lune as source
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the batch could not be converted")
+
+    _, _, loader = served
+    monkeypatch.setattr(source, "_tables", failing)
+    with pytest.raises(runner.RunError, match="could not be converted"):
+        loader.run()
+
+    def readers() -> list[str]:
+        ours = ("lune-early", "lune-read-through", "lune-prefetch", "lune-account")
+        return [t.name for t in threading.enumerate() if t.name.startswith(ours)]
+
+    deadline = time.monotonic() + 10
+    while readers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert readers() == []
+
+
 def test_nothing_is_loaded_only_without_a_warehouse_file_and_a_pipeline_folder(served):
     _, _, loader = served
     options = loader.options()

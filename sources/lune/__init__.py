@@ -415,6 +415,9 @@ def lune_source(
                 log.info("account %s: %s", account.id, sync.summary.to_dict())
             yield from converted.take(mode)
         finally:
+            # pages read ahead for accounts whose turn never came (a failed run)
+            for sync in syncs:
+                sync.close_early()
             if early is not None:
                 early.close()
         if earlier_forms:

@@ -42,7 +42,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from .client import LuneClient
+from .client import LuneClient, ReadAhead
 from .errors import LuneNotFound
 from .personal import PersonalData
 from .records import (
@@ -305,6 +305,18 @@ class AccountSync:
         if missing:
             yield from self._fetch(missing)
         self._finish()
+
+    def close_early(self) -> None:
+        """Stops reading this account's pages ahead if `batches()` never took them (the run
+        stopped before the account's turn): the reader's thread would otherwise wait for
+        its taker as long as the process lives. Harmless once they were taken."""
+        early, self.early = self.early, None
+        if isinstance(early, ReadAhead):
+            early.close(wait=False)
+        elif early is not None:
+            close = getattr(early, "close", None)
+            if close is not None:
+                close()
 
     def waited_by(self, now: float) -> float:
         """Seconds `batches()` has waited for list pages by `now` (`time.perf_counter()`), a
