@@ -41,6 +41,19 @@ def _order_pages(server: SandboxServer) -> list[tuple[str | None, str]]:
     return [(r.account_id, r.query) for r in server.request_log if r.path == "/v1/orders"]
 
 
+def _readers_left(seconds: float = 10) -> list[str]:
+    """The source's reader threads still alive after waiting up to `seconds` for them."""
+
+    def readers() -> list[str]:
+        ours = ("lune-early", "lune-read-through", "lune-prefetch", "lune-account")
+        return [t.name for t in threading.enumerate() if t.name.startswith(ours)]
+
+    deadline = time.monotonic() + seconds
+    while readers() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return readers()
+
+
 @pytest.fixture
 def served(tmp_path):
     world = _world()
@@ -136,14 +149,7 @@ def test_a_run_that_fails_before_its_extract_leaves_no_reader_behind(served, mon
         loader.run()
     assert held["a_little_later"] == bound
 
-    def readers() -> list[str]:
-        ours = ("lune-early", "lune-read-through", "lune-prefetch", "lune-account")
-        return [t.name for t in threading.enumerate() if t.name.startswith(ours)]
-
-    deadline = time.monotonic() + 10
-    while readers() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert readers() == []
+    assert _readers_left() == []
     assert len(_order_pages(server)) == bound  # stopped, not read to the end
 
 
@@ -160,14 +166,7 @@ def test_a_run_that_fails_in_its_extract_leaves_no_reader_behind(served, monkeyp
     with pytest.raises(runner.RunError, match="could not be converted"):
         loader.run()
 
-    def readers() -> list[str]:
-        ours = ("lune-early", "lune-read-through", "lune-prefetch", "lune-account")
-        return [t.name for t in threading.enumerate() if t.name.startswith(ours)]
-
-    deadline = time.monotonic() + 10
-    while readers() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert readers() == []
+    assert _readers_left() == []
 
 
 def test_nothing_is_loaded_only_without_a_warehouse_file_and_a_pipeline_folder(served):
