@@ -1,11 +1,12 @@
 """The run's memory of the orders it read (`sources/lune/seen.py`): the answer a plain set of
 ids gives, for orders listed newest first, listed twice, out of order or created in the same
-microsecond."""
+microsecond, whether they are still in memory or already written to its temporary file."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,8 +15,9 @@ from sources.lune.seen import SeenOrders
 BASE = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-def test_newest_first_then_repeats_and_ties():
-    seen = SeenOrders()
+@pytest.mark.parametrize("chunk", [1, 2, 65_536])
+def test_newest_first_then_repeats_and_ties(chunk):
+    seen = SeenOrders(chunk)
     listed = [("a", BASE), ("b", BASE - timedelta(seconds=1)), ("c", BASE - timedelta(days=400))]
     assert [seen.add_if_new(i, c) for i, c in listed] == [True, True, True]
     assert seen.add_if_new("b", BASE - timedelta(seconds=1)) is False  # listed again
@@ -30,8 +32,9 @@ def test_newest_first_then_repeats_and_ties():
     assert len(seen) == 5
 
 
-def test_one_microsecond_apart_are_two_orders():
-    seen = SeenOrders()
+@pytest.mark.parametrize("chunk", [1, 65_536])
+def test_one_microsecond_apart_are_two_orders(chunk):
+    seen = SeenOrders(chunk)
     assert seen.add_if_new("x", BASE)
     assert seen.add_if_new("x2", BASE - timedelta(microseconds=1))
     assert not seen.add_if_new("x", BASE)
@@ -45,9 +48,10 @@ _orders = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(orders=_orders, data=st.data())
-def test_answers_like_a_set_of_ids(orders, data):
-    """Any listing - newest first with repeats, shuffled, ties - against a set of ids."""
+@given(orders=_orders, data=st.data(), chunk=st.sampled_from([1, 2, 3, 7, 65_536]))
+def test_answers_like_a_set_of_ids(orders, data, chunk):
+    """Any listing - newest first with repeats, shuffled, ties - against a set of ids, with
+    chunks of any size written out (1: every order but the last goes to the file)."""
     ids = sorted(orders, key=lambda i: orders[i], reverse=True)
     listing = data.draw(
         st.one_of(
@@ -58,8 +62,27 @@ def test_answers_like_a_set_of_ids(orders, data):
             st.permutations(ids + ids[: len(ids) // 2]),
         )
     )
-    seen, model = SeenOrders(), set()
+    seen, model = SeenOrders(chunk), set()
     for order_id in listing:
         assert seen.add_if_new(order_id, orders[order_id]) is (order_id not in model)
         model.add(order_id)
     assert len(seen) == len(model)
+    seen.close()
+
+
+def test_memory_holds_one_chunk_whatever_the_account_size():
+    """Newest first, 10 chunks' worth of orders: never more than a chunk in memory, and
+    every one of them still known once it is on disk."""
+    seen = SeenOrders(chunk=100)
+    listed = [(f"ord_{n}", BASE - timedelta(seconds=n)) for n in range(1_000)]
+    for order_id, created in listed:
+        assert seen.add_if_new(order_id, created)
+        assert seen.in_memory < 100
+    assert len(seen) == 1_000
+    assert not any(seen.add_if_new(order_id, created) for order_id, created in listed)
+    # a late order older than what is on disk but newer than the last read: kept aside
+    assert seen.add_if_new("late", BASE - timedelta(seconds=500, microseconds=1))
+    assert not seen.add_if_new("late", BASE - timedelta(seconds=500, microseconds=1))
+    assert seen.in_memory < 100 + 1
+    seen.close()
+    assert seen.in_memory == 0

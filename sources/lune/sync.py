@@ -253,10 +253,11 @@ class AccountSync:
         self.old_open = dict(state.open)
         # an ordered set: fetched in this order, looked up for every order read
         self.previously_open = dict.fromkeys(i for i in previously_open if i not in self.old_open)
-        # The orders read this run (16 bytes each: seen.py), which of the open orders known
-        # before were reached, and created_at of those that may end in the boundary window
-        # (at most `lookback` older than the newest order so far; the newest only grows, so
-        # an order older than that can never be in the final window).
+        # The orders read this run (seen.py: the last ones read in memory, the rest in a
+        # temporary file), which of the open orders known before were reached, and created_at
+        # of those that may end in the boundary window (at most `lookback` older than the
+        # newest order so far; the newest only grows, so an order older than that can never
+        # be in the final window).
         self.seen = SeenOrders()
         self.reached: set[str] = set()
         self.recent: dict[str, str] = {}
@@ -271,6 +272,12 @@ class AccountSync:
         self._waiting_since: float | None = None
 
     def batches(self) -> Iterator[SyncBatch]:
+        try:
+            yield from self._batches()
+        finally:
+            self.seen.close()  # needed only while the run reads; its file goes too
+
+    def _batches(self) -> Iterator[SyncBatch]:
         position = 0
         pages = self.client.paginate(
             ORDERS_PATH,
