@@ -61,7 +61,7 @@ from dlt.common.storages.load_package import ParsedLoadJobFileName
 from dlt.pipeline.exceptions import PipelineStepFailed
 from dlt.pipeline.state_sync import load_pipeline_state_from_destination
 
-from pipelines import first_load
+from pipelines import first_load, load_jobs
 from pipelines.errors import StepFailed, describe_error, error_chain, package_label
 
 log = logging.getLogger("lune.pipeline")
@@ -227,7 +227,7 @@ def _load_pending(pipeline: dlt.Pipeline, normalized: list[str], report: Leftove
     # a first backfill's appended order tables: rows of a job dlt will run again go first
     first_load.repair_resumed_jobs(pipeline)
     try:
-        info = pipeline.load()
+        info = load_jobs.load(pipeline)
     except Exception as e:  # classified below, re-raised when it may pass
         load_id = _failed_load_id(e) or normalized[0]
         reason = describe_error(e, "load", with_package=False)

@@ -41,7 +41,7 @@ from pipelines.memory import collecting_for_a_run, return_freed_memory
 from pipelines.webhooks.loading import attach_webhooks
 from sources.lune import RunReport, lune_source
 
-from . import warehouse
+from . import load_jobs, warehouse
 
 log = logging.getLogger("lune.pipeline")
 
@@ -297,6 +297,7 @@ def _set_up_and_run(
     summary.step = "setup"
     if summary.destination == "duckdb":
         apply_duckdb_defaults()
+    load_jobs.apply_writer_defaults()
     pipeline = make_pipeline(options, destination)
     summary.warehouse = warehouse.location(pipeline)
     if summary.warehouse:
@@ -418,7 +419,7 @@ def _run_locked(
     # the extract's freed memory goes back before DuckDB's buffer pool comes on top of it
     return_freed_memory(orders_read=sum(summary.orders.values()))
     step = time.monotonic()
-    load_info = pipeline.load()
+    load_info = load_jobs.load(pipeline)
     summary.timings["load"] = round(time.monotonic() - step, 3)
     summary.load_ids = list(load_info.loads_ids)
     log.info("load done in %.2fs: load ids %s", summary.timings["load"], summary.load_ids)
