@@ -42,8 +42,11 @@ from pipelines.webhooks.loading import attach_webhooks
 from sources.lune import RunReport, lune_source
 
 from . import load_jobs, warehouse
+from .telemetry import skip_events_while_telemetry_is_off
 
 log = logging.getLogger("lune.pipeline")
+# every process that runs the pipeline imports this module (CLI, Airflow, tests)
+skip_events_while_telemetry_is_off()
 
 PIPELINE_NAME = "lune_orders"
 DATASET_NAME = "lune"
